@@ -1,0 +1,63 @@
+"""The Win32 heap API with Windows' semantics on every operating system.
+
+``compatheap.HeapAlloc`` and friends behave like ``kernel32`` functions bound
+through ctypes with full argtypes. On Windows they are the real kernel32; on
+other systems an emulation gives the same results, last-error codes included.
+``from compatheap import kernel32`` is a drop-in for ``ctypes.windll.kernel32``.
+"""
+
+from __future__ import annotations
+
+from . import _config, backends
+from ._constants import *  # noqa: F403 - the Win32 constants are public API
+from ._constants import __all__ as _constant_names
+from ._errors import BackendUnavailable, ConfigError, HeapException
+from ._structs import HEAP_SUMMARY, PROCESS_HEAP_ENTRY
+from .backends import HeapBackend
+
+__version__ = "0.1.0"
+
+#: What the environment and config file said (see :mod:`compatheap._config`).
+settings: _config.Settings = _config.load()
+#: The active backend, and why it was chosen.
+backend: HeapBackend
+backend_reason: str
+backend, backend_reason = backends.select(settings)
+
+# Bound once: a call goes straight to the backend, with no dispatch per call.
+GetProcessHeap = backend.GetProcessHeap
+GetProcessHeaps = backend.GetProcessHeaps
+HeapCreate = backend.HeapCreate
+HeapDestroy = backend.HeapDestroy
+HeapAlloc = backend.HeapAlloc
+HeapReAlloc = backend.HeapReAlloc
+HeapFree = backend.HeapFree
+HeapSize = backend.HeapSize
+HeapValidate = backend.HeapValidate
+HeapCompact = backend.HeapCompact
+HeapLock = backend.HeapLock
+HeapUnlock = backend.HeapUnlock
+HeapWalk = backend.HeapWalk
+HeapSummary = backend.HeapSummary
+HeapQueryInformation = backend.HeapQueryInformation
+HeapSetInformation = backend.HeapSetInformation
+GetLastError = backend.GetLastError
+SetLastError = backend.SetLastError
+
+from . import kernel32  # noqa: E402 - needs the functions above
+
+__all__ = [
+    *_constant_names,
+    *backends.FUNCTIONS,
+    "BackendUnavailable",
+    "ConfigError",
+    "HEAP_SUMMARY",
+    "HeapBackend",
+    "HeapException",
+    "PROCESS_HEAP_ENTRY",
+    "backend",
+    "backend_reason",
+    "backends",
+    "kernel32",
+    "settings",
+]

@@ -1,0 +1,91 @@
+"""Argument conversion with the exact rules of a ctypes call with argtypes.
+
+Ints and ``None`` take a fast path; anything else goes through a real ctypes
+conversion, so the emulation accepts and rejects what ``kernel32`` with full
+argtypes would, and raises the same ``ctypes.ArgumentError``.
+"""
+
+from __future__ import annotations
+
+import ctypes
+from typing import Any, Callable, Optional, Tuple
+
+from ._constants import SIZE_MAX
+
+_PTR_MASK = (1 << (8 * ctypes.sizeof(ctypes.c_void_p))) - 1
+_DWORD_MASK = 0xFFFFFFFF
+_CDATA = ctypes.c_int.__mro__[-2]  # the private common base of ctypes instances
+
+
+def _identity(value: Any) -> Any:
+    return value
+
+
+def _converter(ctype: Any) -> Callable[[Any], Any]:
+    # A C-callable identity: calling it makes ctypes convert the argument.
+    return ctypes.CFUNCTYPE(ctypes.c_size_t, ctype)(_identity)
+
+
+_via_size = _converter(ctypes.c_size_t)
+_via_dword = _converter(ctypes.c_uint32)
+_via_ulong_ptr = _converter(ctypes.c_void_p)
+
+
+def _slow(conv: Callable[[Any], Any], value: Any, position: int) -> int:
+    try:
+        return int(conv(value) or 0)
+    except ctypes.ArgumentError as exc:
+        # ctypes numbers the converter's own argument; report the caller's.
+        reason = str(exc).split(": ", 1)[-1]
+        raise ctypes.ArgumentError(f"argument {position}: {reason}") from None
+
+
+def size_arg(value: Any, position: int) -> int:
+    """A ``SIZE_T`` argument, wrapped to its width as ctypes does."""
+    if type(value) is int:
+        return value & SIZE_MAX
+    return _slow(_via_size, value, position)
+
+
+def dword_arg(value: Any, position: int) -> int:
+    """A ``DWORD`` argument."""
+    if type(value) is int:
+        return value & _DWORD_MASK
+    return _slow(_via_dword, value, position)
+
+
+def pointer_arg(value: Any, position: int) -> int:
+    """A ``HANDLE``/``LPVOID`` argument as an address (0 for NULL)."""
+    if type(value) is int:
+        return value & _PTR_MASK
+    if value is None:
+        return 0
+    return _slow(_via_ulong_ptr, value, position)
+
+
+def buffer_arg(
+    value: Any, position: int, ptr_type: Optional[Any] = None
+) -> Tuple[int, Optional[int]]:
+    """An output-buffer argument: ``(address, bytes known to be there)``.
+
+    With ``ptr_type`` (a ``POINTER(T)`` class) only what that argtype accepts is
+    taken. The byte count is ``None`` when the caller passed a bare address,
+    whose extent nothing can vouch for.
+    """
+    if ptr_type is not None and value is not None:
+        try:
+            ptr_type.from_param(value)
+        except TypeError as exc:
+            raise ctypes.ArgumentError(f"argument {position}: TypeError: {exc}") from None
+    if isinstance(value, (ctypes.Structure, ctypes.Union, ctypes.Array, ctypes._SimpleCData)):
+        # Passed by value where a pointer is expected: ctypes passes its address.
+        return ctypes.addressof(value), ctypes.sizeof(value)
+    address = pointer_arg(value, position)
+    if address == 0:
+        return 0, 0
+    target = getattr(value, "_obj", None)  # byref(obj[, offset])
+    if target is not None and isinstance(target, _CDATA):
+        return address, ctypes.sizeof(target) - (address - ctypes.addressof(target))
+    if isinstance(value, ctypes._Pointer):
+        return address, ctypes.sizeof(value._type_)
+    return address, None

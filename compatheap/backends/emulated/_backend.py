@@ -1,0 +1,393 @@
+"""The emulated backend: Windows heap semantics over the C library and mmap."""
+
+from __future__ import annotations
+
+import ctypes
+import threading
+from typing import Any, Dict, FrozenSet, Iterable, Optional, Tuple
+
+from ..._args import buffer_arg, dword_arg, pointer_arg, size_arg
+from ..._config import Settings
+from ..._constants import (
+    ERROR_GEN_FAILURE,
+    ERROR_INSUFFICIENT_BUFFER,
+    ERROR_INVALID_HANDLE,
+    ERROR_INVALID_PARAMETER,
+    ERROR_NO_MORE_ITEMS,
+    ERROR_NOACCESS,
+    ERROR_NOT_ENOUGH_MEMORY,
+    HEAP_CREATE_ENABLE_EXECUTE,
+    HEAP_GENERATE_EXCEPTIONS,
+    HEAP_GROWABLE,
+    HEAP_NO_SERIALIZE,
+    HEAP_SIZE_FAILURE,
+    HEAP_ZERO_MEMORY,
+    STATUS_NO_MEMORY,
+    HeapCompatibilityInformation,
+    HeapEnableTerminationOnCorruption,
+)
+from ..._errors import HeapException
+from ..._structs import HEAP_SUMMARY, PROCESS_HEAP_ENTRY
+from .._base import HeapBackend
+from ._debug import DebugChecks
+from ._fixed import FixedHeap
+from ._growable import GrowableHeap
+from ._heap import MAX_REQUEST, Heap, _NoLock
+from ._native import Native, load_libc
+from ._realloc import heap_realloc
+
+_NO_LOCK = _NoLock()
+_P_ENTRY = ctypes.POINTER(PROCESS_HEAP_ENTRY)
+_P_SUMMARY = ctypes.POINTER(HEAP_SUMMARY)
+_P_SIZE = ctypes.POINTER(ctypes.c_size_t)
+_HANDLE_SIZE = ctypes.sizeof(ctypes.c_void_p)
+# The flags HeapCreate keeps (as kernel32 does); others are dropped.
+_CREATE_FLAGS = HEAP_GENERATE_EXCEPTIONS | HEAP_NO_SERIALIZE | HEAP_CREATE_ENABLE_EXECUTE
+
+
+class _LastError(threading.local):
+    code = 0
+
+
+class EmulatedBackend(HeapBackend):
+    """Windows heap semantics for systems without kernel32.
+
+    Safer than Windows where Windows is undefined: every live block is known,
+    so bad pointers and handles get the Win32 failure instead of a crash.
+    """
+
+    name = "emulated"
+
+    def __init__(self, debug: Iterable[str] = (), native: Optional[Native] = None) -> None:
+        self.native = native if native is not None else Native()
+        self.debug_checks: FrozenSet[str] = frozenset(debug)
+        self._debug = DebugChecks(self.debug_checks)
+        self._heaps: Dict[int, Heap] = {}
+        self._registry_lock = threading.Lock()
+        self._process_heap: Optional[Heap] = None
+        self._error = _LastError()
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> "EmulatedBackend":
+        return cls(debug=settings.debug)
+
+    @classmethod
+    def probe(cls) -> Tuple[bool, str]:
+        try:
+            load_libc()
+        except OSError as exc:
+            return False, str(exc)
+        return True, "the C library provides malloc and mmap"
+
+    @classmethod
+    def fix(cls) -> str:
+        return "On Windows use the 'kernel32' backend (unset COMPATHEAP_BACKEND)."
+
+    # -- internals -----------------------------------------------------------
+    def _fail(self, code: int) -> None:
+        self._error.code = code
+        return None
+
+    def _false(self, code: int) -> int:
+        self._error.code = code
+        return 0
+
+    def _raise_no_memory(self, function: str, size: int) -> None:
+        self._error.code = ERROR_NOT_ENOUGH_MEMORY
+        raise HeapException(STATUS_NO_MEMORY, function, size)
+
+    def _heap_arg(self, value: Any, position: int) -> Optional[Heap]:
+        return self._heaps.get(pointer_arg(value, position))
+
+    def _live(self, hHeap: Any) -> Optional[Heap]:
+        heap = self._heaps.get(hHeap) if type(hHeap) is int else self._heap_arg(hHeap, 1)
+        return heap if heap is not None and heap.alive else None
+
+    # -- heaps ---------------------------------------------------------------
+    def GetProcessHeap(self) -> Optional[int]:
+        heap = self._process_heap
+        if heap is None:
+            with self._registry_lock:
+                heap = self._process_heap
+                if heap is None:
+                    heap = GrowableHeap(self.native, self._debug, 0)
+                    self._heaps[heap.handle] = heap
+                    self._process_heap = heap
+        return heap.handle
+
+    def GetProcessHeaps(self, NumberOfHeaps: Any, ProcessHeaps: Any) -> int:
+        count = dword_arg(NumberOfHeaps, 1)
+        address, room = buffer_arg(ProcessHeaps, 2, ctypes.POINTER(ctypes.c_void_p))
+        self.GetProcessHeap()
+        with self._registry_lock:
+            process = self._process_heap
+            handles = [process.handle] if process is not None else []
+            handles.extend(h for h, heap in self._heaps.items() if heap is not process)
+        total = len(handles)
+        if count >= total and total:
+            if not address or (room is not None and room < total * _HANDLE_SIZE):
+                return self._false(ERROR_NOACCESS)
+            if room is None and not self._inside_block(address, total * _HANDLE_SIZE):
+                return self._false(ERROR_NOACCESS)
+            (ctypes.c_void_p * total).from_address(address)[:] = handles
+        return total
+
+    def HeapCreate(self, flOptions: Any, dwInitialSize: Any, dwMaximumSize: Any) -> Optional[int]:
+        flags = dword_arg(flOptions, 1) & _CREATE_FLAGS
+        initial = size_arg(dwInitialSize, 2)
+        maximum = size_arg(dwMaximumSize, 3)
+        if initial > MAX_REQUEST or maximum > MAX_REQUEST:
+            return self._fail(ERROR_NOT_ENOUGH_MEMORY)
+        try:
+            if maximum:
+                heap: Heap = FixedHeap(self.native, self._debug, flags, initial, maximum)
+            else:
+                heap = GrowableHeap(self.native, self._debug, flags | HEAP_GROWABLE)
+        except MemoryError:
+            return self._fail(ERROR_NOT_ENOUGH_MEMORY)
+        with self._registry_lock:
+            self._heaps[heap.handle] = heap
+        return heap.handle
+
+    def HeapDestroy(self, hHeap: Any) -> int:
+        heap = self._live(hHeap)
+        if heap is None or heap is self._process_heap:
+            return self._false(ERROR_INVALID_HANDLE)
+        with heap.lock:
+            if not heap.alive:
+                return self._false(ERROR_INVALID_HANDLE)
+            # Unregister first: from here on other threads see an invalid handle.
+            heap.alive = False
+            with self._registry_lock:
+                self._heaps.pop(heap.handle, None)
+            heap.destroy()
+        return 1
+
+    # -- blocks --------------------------------------------------------------
+    def HeapAlloc(self, hHeap: Any, dwFlags: Any, dwBytes: Any) -> Optional[int]:
+        heap = self._heaps.get(hHeap) if type(hHeap) is int else self._heap_arg(hHeap, 1)
+        flags = dwFlags if type(dwFlags) is int and 0 <= dwFlags <= 0xFFFFFFFF else dword_arg(dwFlags, 2)
+        size = dwBytes if type(dwBytes) is int and 0 <= dwBytes else size_arg(dwBytes, 3)
+        if heap is None:
+            return self._fail(ERROR_INVALID_HANDLE)
+        flags |= heap.flags
+        with _NO_LOCK if flags & HEAP_NO_SERIALIZE else heap.lock:
+            if not heap.alive:
+                return self._fail(ERROR_INVALID_HANDLE)
+            address = heap.alloc(size, bool(flags & HEAP_ZERO_MEMORY)) if size <= MAX_REQUEST else 0
+            if address:
+                heap.blocks[address] = size
+                heap.allocated += size
+                heap._walk_cache = None
+                return address
+        if flags & HEAP_GENERATE_EXCEPTIONS:
+            self._raise_no_memory("HeapAlloc", size)
+        return self._fail(ERROR_NOT_ENOUGH_MEMORY)
+
+    HeapReAlloc = heap_realloc
+
+    def HeapFree(self, hHeap: Any, dwFlags: Any, lpMem: Any) -> int:
+        heap = self._heaps.get(hHeap) if type(hHeap) is int else self._heap_arg(hHeap, 1)
+        flags = dwFlags if type(dwFlags) is int and 0 <= dwFlags <= 0xFFFFFFFF else dword_arg(dwFlags, 2)
+        address = lpMem if type(lpMem) is int and lpMem > 0 else pointer_arg(lpMem, 3)
+        if not address:
+            return 1  # Freeing NULL succeeds, whatever the handle.
+        if heap is None:
+            return self._false(ERROR_INVALID_PARAMETER)
+        with _NO_LOCK if (flags | heap.flags) & HEAP_NO_SERIALIZE else heap.lock:
+            size = heap.blocks.get(address)
+            if size is None or not heap.alive:
+                return self._false(ERROR_INVALID_PARAMETER)
+            if heap.debug and not heap.block_intact(address, size):
+                # The debug heap refuses to free a block whose tail was overrun.
+                return self._false(ERROR_INVALID_PARAMETER)
+            del heap.blocks[address]
+            heap.allocated -= size
+            heap._walk_cache = None
+            heap.release(address, size)
+        return 1
+
+    def HeapSize(self, hHeap: Any, dwFlags: Any, lpMem: Any) -> int:
+        heap = self._heaps.get(hHeap) if type(hHeap) is int else self._heap_arg(hHeap, 1)
+        flags = dword_arg(dwFlags, 2)
+        address = pointer_arg(lpMem, 3)
+        if heap is None:
+            self._error.code = ERROR_INVALID_PARAMETER
+            return HEAP_SIZE_FAILURE
+        with _NO_LOCK if (flags | heap.flags) & HEAP_NO_SERIALIZE else heap.lock:
+            size = heap.blocks.get(address) if heap.alive else None
+        if size is None:
+            self._error.code = ERROR_INVALID_PARAMETER
+            return HEAP_SIZE_FAILURE
+        return size
+
+    def HeapValidate(self, hHeap: Any, dwFlags: Any, lpMem: Any) -> int:
+        heap = self._heaps.get(hHeap) if type(hHeap) is int else self._heap_arg(hHeap, 1)
+        flags = dword_arg(dwFlags, 2)
+        address = pointer_arg(lpMem, 3)
+        if heap is None:
+            return self._false(ERROR_INVALID_HANDLE)
+        with _NO_LOCK if (flags | heap.flags) & HEAP_NO_SERIALIZE else heap.lock:
+            if not heap.alive:
+                return self._false(ERROR_INVALID_HANDLE)
+            if not address:
+                return int(heap.valid())
+            size = heap.blocks.get(address)
+            return int(size is not None and heap.block_intact(address, size))
+
+    def HeapCompact(self, hHeap: Any, dwFlags: Any) -> int:
+        heap = self._live(hHeap)
+        flags = dword_arg(dwFlags, 2)
+        if heap is None:
+            return self._false(ERROR_INVALID_HANDLE)
+        with _NO_LOCK if (flags | heap.flags) & HEAP_NO_SERIALIZE else heap.lock:
+            return heap.largest_free() if heap.alive else self._false(ERROR_INVALID_HANDLE)
+
+    # -- locking -------------------------------------------------------------
+    def HeapLock(self, hHeap: Any) -> int:
+        heap = self._live(hHeap)
+        if heap is None:
+            return self._false(ERROR_INVALID_HANDLE)
+        heap.lock.acquire()
+        if not heap.alive:  # Destroyed while we waited.
+            heap.lock.release()
+            return self._false(ERROR_INVALID_HANDLE)
+        return 1
+
+    def HeapUnlock(self, hHeap: Any) -> int:
+        heap = self._heaps.get(hHeap) if type(hHeap) is int else self._heap_arg(hHeap, 1)
+        if heap is None:
+            return self._false(ERROR_INVALID_HANDLE)
+        try:
+            heap.lock.release()
+        except RuntimeError:  # Not locked by this thread.
+            return self._false(ERROR_INVALID_PARAMETER)
+        return 1
+
+    # -- inspection ----------------------------------------------------------
+    def HeapWalk(self, hHeap: Any, lpEntry: Any) -> int:
+        heap = self._heaps.get(hHeap) if type(hHeap) is int else self._heap_arg(hHeap, 1)
+        address, room = buffer_arg(lpEntry, 2, _P_ENTRY)
+        if heap is None or not heap.alive:
+            return self._false(ERROR_INVALID_HANDLE)
+        if not address or (room is not None and room < ctypes.sizeof(PROCESS_HEAP_ENTRY)):
+            return self._false(ERROR_NOACCESS)
+        entry = PROCESS_HEAP_ENTRY.from_address(address)
+        with heap.lock:
+            if not heap.alive:
+                return self._false(ERROR_INVALID_HANDLE)
+            found = heap.walk_next(entry.lpData or 0, entry.wFlags)
+        if found is None:
+            return self._false(ERROR_NO_MORE_ITEMS)
+        lp_data, cb_data, overhead, region_index, w_flags, region = found
+        entry.lpData = lp_data
+        entry.cbData = cb_data & 0xFFFFFFFF
+        entry.cbOverhead = overhead
+        entry.iRegionIndex = region_index
+        entry.wFlags = w_flags
+        if region is not None:
+            committed, uncommitted, first, last = region
+            entry.Region.dwCommittedSize = committed
+            entry.Region.dwUnCommittedSize = uncommitted
+            entry.Region.lpFirstBlock = first
+            entry.Region.lpLastBlock = last
+        else:
+            ctypes.memset(ctypes.addressof(entry.Block), 0, ctypes.sizeof(entry.Block))
+        return 1
+
+    def HeapSummary(self, hHeap: Any, dwFlags: Any, lpSummary: Any) -> int:
+        heap = self._heaps.get(hHeap) if type(hHeap) is int else self._heap_arg(hHeap, 1)
+        dword_arg(dwFlags, 2)
+        address, room = buffer_arg(lpSummary, 3, _P_SUMMARY)
+        if heap is None or not heap.alive:
+            return self._false(ERROR_INVALID_HANDLE)
+        if not address or (room is not None and room < ctypes.sizeof(HEAP_SUMMARY)):
+            return self._false(ERROR_NOACCESS)
+        summary = HEAP_SUMMARY.from_address(address)
+        if summary.cb != ctypes.sizeof(HEAP_SUMMARY):
+            return self._false(ERROR_INVALID_PARAMETER)
+        with heap.lock:
+            summary.cbAllocated = heap.allocated
+            summary.cbCommitted = heap.committed()
+            summary.cbReserved = heap.reserved()
+            summary.cbMaxReserve = heap.reserved()
+        return 1
+
+    def HeapQueryInformation(
+        self,
+        HeapHandle: Any,
+        HeapInformationClass: Any,
+        HeapInformation: Any,
+        HeapInformationLength: Any,
+        ReturnLength: Any,
+    ) -> int:
+        heap = self._live(HeapHandle)
+        info_class = dword_arg(HeapInformationClass, 2)
+        address, room = buffer_arg(HeapInformation, 3)
+        length = size_arg(HeapInformationLength, 4)
+        ret_address, ret_room = buffer_arg(ReturnLength, 5, _P_SIZE)
+        if heap is None:
+            return self._false(ERROR_NOACCESS)
+        if info_class != HeapCompatibilityInformation:
+            return self._false(ERROR_INVALID_PARAMETER)
+        if ret_address and (ret_room is None or ret_room >= ctypes.sizeof(ctypes.c_size_t)):
+            ctypes.c_size_t.from_address(ret_address).value = 4
+        if not address or length < 4:
+            return self._false(ERROR_INSUFFICIENT_BUFFER)
+        if (room is not None and room < 4) or (room is None and not self._inside_block(address, 4)):
+            return self._false(ERROR_NOACCESS)
+        ctypes.c_uint32.from_address(address).value = heap.compat_info
+        return 1
+
+    def HeapSetInformation(
+        self,
+        HeapHandle: Any,
+        HeapInformationClass: Any,
+        HeapInformation: Any,
+        HeapInformationLength: Any,
+    ) -> int:
+        handle = pointer_arg(HeapHandle, 1)
+        info_class = dword_arg(HeapInformationClass, 2)
+        address, room = buffer_arg(HeapInformation, 3)
+        length = size_arg(HeapInformationLength, 4)
+        if info_class == HeapEnableTerminationOnCorruption:
+            return 1  # Accepted; corruption is reported, never silently used.
+        if info_class != HeapCompatibilityInformation:
+            return self._false(ERROR_INVALID_PARAMETER)
+        heap = self._live(handle)
+        if heap is None:
+            return self._false(ERROR_INVALID_HANDLE)
+        if not address or length < 4:
+            return self._false(ERROR_INSUFFICIENT_BUFFER)
+        if (room is not None and room < 4) or (room is None and not self._inside_block(address, 4)):
+            return self._false(ERROR_NOACCESS)
+        value = ctypes.c_uint32.from_address(address).value
+        with heap.lock:
+            if value == 2:
+                if heap.flags & HEAP_NO_SERIALIZE:
+                    return self._false(ERROR_INVALID_PARAMETER)
+                heap.compat_info = 2
+                return 1
+            if value == 0 and heap.compat_info != 2:
+                return 1
+            return self._false(ERROR_GEN_FAILURE)
+
+    # -- last error ----------------------------------------------------------
+    def GetLastError(self) -> int:
+        return self._error.code
+
+    def SetLastError(self, dwErrCode: Any) -> None:
+        self._error.code = dword_arg(dwErrCode, 1)
+
+    # -- helpers for raw addresses -------------------------------------------
+    def _inside_block(self, address: int, length: int) -> bool:
+        """Whether ``address..+length`` lies in a live block of some heap.
+
+        A bare integer address carries no extent; writing through it is only
+        safe where the emulation itself handed out the memory.
+        """
+        for heap in list(self._heaps.values()):
+            for start, size in list(heap.blocks.items()):
+                if start <= address and address + length <= start + size:
+                    return True
+        return False

@@ -1,0 +1,195 @@
+"""Growable heaps: small blocks from the C allocator, large blocks mapped.
+
+The handle is a 64 KiB-aligned reservation that plays the heap's first region
+in a walk; blocks themselves live wherever ``malloc`` or ``mmap`` put them.
+"""
+
+from __future__ import annotations
+
+import ctypes
+from typing import Dict, List
+
+from ..._constants import (
+    HEAP_CREATE_ENABLE_EXECUTE,
+    PROCESS_HEAP_ENTRY_BUSY,
+    PROCESS_HEAP_REGION,
+    PROCESS_HEAP_UNCOMMITTED_RANGE,
+)
+from ._debug import DebugChecks
+from ._heap import HANDLE_ALIGNMENT, LARGE_THRESHOLD, Entry, Heap
+from ._native import Native
+
+#: The handle's reservation: one region of this size.
+REGION_SIZE = HANDLE_ALIGNMENT
+#: The part of it shown as committed, and the heap header at its start.
+REGION_COMMIT = 0x1000
+REGION_HEADER = 0x400
+#: Per-block overhead reported by HeapWalk for malloc'd blocks.
+BLOCK_OVERHEAD = 16
+
+_memmove = ctypes.memmove
+
+
+class GrowableHeap(Heap):
+    growable = True
+
+    def __init__(self, native: Native, debug: DebugChecks, flags: int) -> None:
+        handle = native.map_aligned(REGION_SIZE, HANDLE_ALIGNMENT)
+        if not handle:
+            raise MemoryError("cannot reserve a heap region")
+        super().__init__(native, debug, flags, handle)
+        self.page = native.page_size
+        #: Large (mapped) blocks: address -> mapping length.
+        self.large: Dict[int, int] = {}
+        # An executable heap must not hand out malloc memory (not executable,
+        # and making it so would expose neighbours): every block is mapped.
+        self.executable = bool(flags & HEAP_CREATE_ENABLE_EXECUTE)
+        #: Capacities, kept only when the C library cannot tell them.
+        self.capacity: Dict[int, int] = {}
+        self.track_capacity = not native.has_usable_size
+
+    # -- helpers -----------------------------------------------------------
+    def _pages(self, size: int) -> int:
+        page = self.page
+        return max(page, (size + page - 1) & ~(page - 1))
+
+    def _is_large(self, size: int) -> bool:
+        return size >= LARGE_THRESHOLD or self.executable
+
+    def _map(self, size: int) -> int:
+        length = self._pages(size)
+        address = self.native.map(length, self.executable)
+        if address:
+            self.large[address] = length
+        return address
+
+    def _malloc(self, size: int) -> int:
+        need = size + self.debug.tail_size
+        address = self.native.malloc(need or 1)
+        if address and self.track_capacity:
+            self.capacity[address] = need
+        return address or 0
+
+    # -- primitives ----------------------------------------------------------
+    def alloc(self, size: int, zero: bool) -> int:
+        if self._is_large(size):
+            address = self._map(size)
+            if address and not zero:  # Fresh pages are already zero.
+                self.debug.fill_new(address, size)
+        else:
+            address = self._malloc(size)
+            if address:
+                self.new_contents(address, 0, size, zero)
+                self.debug.write_tail(address, size)
+        return address
+
+    def release(self, address: int, size: int) -> None:
+        length = self.large.pop(address, 0)
+        if length:
+            # Unmapped, not recycled: a stale pointer faults instead of reading
+            # the next owner's data.
+            self.native.unmap(address, length)
+            return
+        if self.track_capacity:
+            self.capacity.pop(address, None)
+        quarantine = self.quarantine
+        if quarantine is not None:
+            evicted = quarantine.hold(address, size + self.debug.tail_size)
+            if evicted is not None:
+                self.native.free(evicted[0])
+            return
+        self.native.free(address)
+
+    def resize_in_place(self, address: int, old: int, new: int) -> bool:
+        length = self.large.get(address)
+        if length is not None:
+            need = self._pages(new)
+            if need < length:
+                self.native.unmap(address + need, length - need)
+            elif need > length and not self.native.remap(address, length, need, False):
+                return False
+            self.large[address] = need
+            return True
+        need = new + self.debug.tail_size
+        if self.track_capacity:
+            return need <= self.capacity[address]
+        return need <= self.native.usable_size(address, old)
+
+    def move(self, address: int, old: int, new: int) -> int:
+        native = self.native
+        length = self.large.get(address)
+        if length is not None:
+            need = self._pages(new)
+            moved = native.remap(address, length, need, True)
+            if moved:
+                del self.large[address]
+                self.large[moved] = need
+                return moved
+        if length is not None or self._is_large(new) or self.quarantine is not None:
+            # Copying move: the destination is of another kind, mremap is
+            # missing, or the old block must go to quarantine, not to realloc.
+            moved = self._map(new) if self._is_large(new) else self._malloc(new)
+            if moved:
+                _memmove(moved, address, min(old, new))
+                self.release(address, old)
+            return moved
+        moved = native.realloc(address, new + self.debug.tail_size) or 0
+        if moved and self.track_capacity:
+            del self.capacity[address]
+            self.capacity[moved] = new + self.debug.tail_size
+        return moved
+
+    def block_intact(self, address: int, size: int) -> bool:
+        return address in self.large or self.debug.tail_intact(address, size)
+
+    def write_tail(self, address: int, size: int) -> None:
+        if address not in self.large:  # Large blocks get no tail, as on Windows.
+            self.debug.write_tail(address, size)
+
+    def entries(self) -> List[Entry]:
+        handle = self.handle
+        large = self.large
+        overhead = BLOCK_OVERHEAD + self.debug.tail_size
+        entries: List[Entry] = [
+            (
+                handle,
+                REGION_SIZE,
+                0,
+                0,
+                PROCESS_HEAP_REGION,
+                (REGION_COMMIT, REGION_SIZE - REGION_COMMIT, handle + REGION_HEADER, handle + REGION_SIZE),
+            )
+        ]
+        blocks = self.blocks
+        small = sorted(a for a in blocks if a not in large)
+        entries.extend((a, blocks[a], overhead, 0, PROCESS_HEAP_ENTRY_BUSY, None) for a in small)
+        entries.append((handle + REGION_HEADER, REGION_COMMIT - REGION_HEADER, 0, 0, 0, None))
+        entries.append(
+            (handle + REGION_COMMIT, REGION_SIZE - REGION_COMMIT, 0, 0, PROCESS_HEAP_UNCOMMITTED_RANGE, None)
+        )
+        entries.extend(
+            (a, blocks[a], min(255, large[a] - blocks[a]), 0, PROCESS_HEAP_ENTRY_BUSY, None)
+            for a in sorted(large)
+        )
+        return entries
+
+    def largest_free(self) -> int:
+        return REGION_COMMIT - REGION_HEADER
+
+    def committed(self) -> int:
+        slack = sum(self.large.values())
+        return REGION_COMMIT + self.allocated + slack + BLOCK_OVERHEAD * len(self.blocks)
+
+    def reserved(self) -> int:
+        return self.committed() + REGION_SIZE - REGION_COMMIT
+
+    def destroy(self) -> None:
+        native = self.native
+        quarantine, self.quarantine = self.quarantine, None  # no fills on the way out
+        for address, size in self.blocks.items():
+            self.release(address, size)
+        self.blocks.clear()
+        if quarantine is not None:
+            for address, _ in quarantine.drain():
+                native.free(address)
+        native.unmap(self.handle, REGION_SIZE)

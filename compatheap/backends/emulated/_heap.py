@@ -1,0 +1,139 @@
+"""What every emulated heap has: handle, lock, live blocks and walk snapshot."""
+
+from __future__ import annotations
+
+import ctypes
+import threading
+from typing import Any, Dict, List, Optional, Tuple
+
+from ..._constants import HEAP_NO_SERIALIZE, POINTER_SIZE
+from ._debug import DebugChecks, Quarantine
+from ._native import Native
+
+#: From this size on a block gets its own mapping (Windows' large-block threshold).
+LARGE_THRESHOLD = 0xFF000 if POINTER_SIZE == 8 else 0x7F000
+#: Heap handles are aligned like Windows' heap segments.
+HANDLE_ALIGNMENT = 0x10000
+#: Requests above this cannot be satisfied on any system; refused up front so
+#: size arithmetic (tail, rounding to pages) can never wrap around.
+MAX_REQUEST = (1 << (8 * POINTER_SIZE - 1)) - HANDLE_ALIGNMENT
+
+# A walk entry: (lpData, cbData, cbOverhead, iRegionIndex, wFlags, region info),
+# region info being (committed, uncommitted, first block, last block) or None.
+Entry = Tuple[int, int, int, int, int, Optional[Tuple[int, int, int, int]]]
+
+_memset = ctypes.memset
+
+
+class _NoLock:
+    """Stands in for the lock of a HEAP_NO_SERIALIZE heap: locking is a no-op."""
+
+    def acquire(self, blocking: bool = True, timeout: float = -1) -> bool:
+        return True
+
+    def release(self) -> None:
+        pass
+
+    def __enter__(self) -> bool:
+        return True
+
+    def __exit__(self, *exc: Any) -> None:
+        pass
+
+
+class Heap:
+    """Base of the growable and fixed-size heaps.
+
+    ``blocks`` maps every live block's address to its requested size: it is the
+    single source of truth for "is this a block of this heap", so a pointer the
+    heap never handed out is refused before any memory is touched.
+    """
+
+    growable = True
+
+    def __init__(self, native: Native, debug: DebugChecks, flags: int, handle: int) -> None:
+        self.native = native
+        self.debug = debug
+        self.flags = flags
+        self.handle = handle
+        self.lock: Any = _NoLock() if flags & HEAP_NO_SERIALIZE else threading.RLock()
+        self.alive = True
+        self.blocks: Dict[int, int] = {}
+        self.allocated = 0
+        self.compat_info = 0
+        self.quarantine: Optional[Quarantine] = Quarantine() if debug.free else None
+        self._walk_cache: Optional[Tuple[List[Entry], Dict[Tuple[int, int], int]]] = None
+
+    # -- primitives each kind provides ------------------------------------
+    def alloc(self, size: int, zero: bool) -> int:
+        raise NotImplementedError
+
+    def release(self, address: int, size: int) -> None:
+        """Give a block's memory back (the caller has dropped it from ``blocks``)."""
+        raise NotImplementedError
+
+    def resize_in_place(self, address: int, old: int, new: int) -> bool:
+        raise NotImplementedError
+
+    def move(self, address: int, old: int, new: int) -> int:
+        """A new block of ``new`` bytes holding the old contents; the old one is released."""
+        raise NotImplementedError
+
+    def entries(self) -> List[Entry]:
+        raise NotImplementedError
+
+    def largest_free(self) -> int:
+        raise NotImplementedError
+
+    def committed(self) -> int:
+        raise NotImplementedError
+
+    def reserved(self) -> int:
+        raise NotImplementedError
+
+    def destroy(self) -> None:
+        raise NotImplementedError
+
+    # -- shared behaviour --------------------------------------------------
+    def new_contents(self, address: int, start: int, end: int, zero: bool) -> None:
+        """Initialise bytes ``start..end`` of a block that were not the caller's before."""
+        if end > start:
+            if zero:
+                _memset(address + start, 0, end - start)
+            elif self.debug.free:
+                self.debug.fill_new(address + start, end - start)
+
+    def changed(self) -> None:
+        self._walk_cache = None
+
+    def walk_next(self, lp_data: int, w_flags: int) -> Optional[Entry]:
+        """The entry after the one the caller holds (the first for lpData NULL)."""
+        cache = self._walk_cache
+        if cache is None:
+            entries = self.entries()
+            index = {(e[0], e[4] & 0x7): i for i, e in enumerate(entries)}
+            cache = self._walk_cache = (entries, index)
+        entries, index = cache
+        if not lp_data:
+            return entries[0] if entries else None
+        position = index.get((lp_data, w_flags & 0x7))
+        if position is None or position + 1 >= len(entries):
+            return None
+        return entries[position + 1]
+
+    def valid(self) -> bool:
+        """Whole-heap validation: debug fills intact."""
+        debug = self.debug
+        if debug.tail:
+            for address, size in self.blocks.items():
+                if not self.block_intact(address, size):
+                    return False
+        if self.quarantine is not None and not self.quarantine.intact():
+            return False
+        return True
+
+    def block_intact(self, address: int, size: int) -> bool:
+        return self.debug.tail_intact(address, size)
+
+    def write_tail(self, address: int, size: int) -> None:
+        self.debug.write_tail(address, size)

@@ -1,0 +1,138 @@
+"""The C library calls the emulation makes, behind one seam.
+
+Every native call goes through a :class:`Native` instance, so a test can hand
+the backend one whose calls fail on demand, or one that pretends ``mremap`` or
+``malloc_usable_size`` are missing (the macOS and BSD situation).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import mmap as _mmap
+from typing import Any, Callable, Optional
+
+_c_void_p, _c_size_t, _c_int = ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int
+_MAP_FAILED = (1 << (8 * ctypes.sizeof(_c_void_p))) - 1
+
+PROT_NONE = 0
+PROT_READ = getattr(_mmap, "PROT_READ", 1)
+PROT_WRITE = getattr(_mmap, "PROT_WRITE", 2)
+PROT_EXEC = getattr(_mmap, "PROT_EXEC", 4)
+_MAP_PRIVATE = getattr(_mmap, "MAP_PRIVATE", 2)
+_MAP_ANONYMOUS = getattr(_mmap, "MAP_ANONYMOUS", getattr(_mmap, "MAP_ANON", 0x20))
+_MAP_NORESERVE = getattr(_mmap, "MAP_NORESERVE", 0)
+_MREMAP_MAYMOVE = 1
+PAGE_SIZE = getattr(_mmap, "PAGESIZE", 4096)
+
+
+def load_libc() -> Any:
+    """The process's C library, or raise ``OSError`` when there is none."""
+    # CDLL(None) is the running process's global namespace on POSIX; Windows
+    # rejects it, which is the capability probe telling us there is no libc.
+    try:
+        libc = ctypes.CDLL(None)
+    except (OSError, TypeError) as exc:
+        raise OSError(f"no C library in the process namespace ({exc})") from None
+    for symbol in ("malloc", "realloc", "free", "mmap", "munmap", "mprotect"):
+        if not hasattr(libc, symbol):
+            raise OSError(f"the C library lacks {symbol}()")
+    return libc
+
+
+def _bind(libc: Any, name: str, restype: Any, argtypes: list) -> Optional[Callable[..., Any]]:
+    func = getattr(libc, name, None)
+    if func is None:
+        return None
+    # A private function object: setting argtypes on the shared one would
+    # change it for every other user of CDLL(None).
+    func = type(func)((name, libc))
+    func.restype = restype
+    func.argtypes = argtypes
+    return func
+
+
+class Native:
+    """Bound C library functions.
+
+    ``use_mremap`` / ``use_usable_size`` set to False force the fallbacks used
+    where the system lacks ``mremap`` or a usable-size query.
+    """
+
+    def __init__(self, *, use_mremap: bool = True, use_usable_size: bool = True) -> None:
+        libc = load_libc()
+        self.malloc = _bind(libc, "malloc", _c_void_p, [_c_size_t])
+        self.realloc = _bind(libc, "realloc", _c_void_p, [_c_void_p, _c_size_t])
+        self.free = _bind(libc, "free", None, [_c_void_p])
+        self._mmap = _bind(
+            libc, "mmap", _c_void_p, [_c_void_p, _c_size_t, _c_int, _c_int, _c_int, ctypes.c_long]
+        )
+        self._munmap = _bind(libc, "munmap", _c_int, [_c_void_p, _c_size_t])
+        self._mprotect = _bind(libc, "mprotect", _c_int, [_c_void_p, _c_size_t, _c_int])
+        mremap = _bind(libc, "mremap", _c_void_p, [_c_void_p, _c_size_t, _c_size_t, _c_int])
+        self._mremap = mremap if use_mremap else None
+        usable = None
+        if use_usable_size:
+            # glibc and the BSDs spell it malloc_usable_size, macOS malloc_size.
+            for name in ("malloc_usable_size", "malloc_size"):
+                usable = _bind(libc, name, _c_size_t, [_c_void_p])
+                if usable is not None:
+                    self.usable_size_name: Optional[str] = name
+                    break
+        if usable is None:
+            self.usable_size_name = None
+        self._usable = usable
+        self.page_size = PAGE_SIZE
+
+    @property
+    def has_mremap(self) -> bool:
+        return self._mremap is not None
+
+    @property
+    def has_usable_size(self) -> bool:
+        return self._usable is not None
+
+    def usable_size(self, address: int, requested: int) -> int:
+        """How many bytes the block at ``address`` can really hold."""
+        if self._usable is None:
+            return requested  # Unknown: only what was asked for is ours.
+        return int(self._usable(address))
+
+    def map(self, length: int, executable: bool = False, reserve_only: bool = False) -> int:
+        """Fresh zeroed anonymous pages, or 0."""
+        prot = PROT_NONE if reserve_only else PROT_READ | PROT_WRITE
+        if executable and not reserve_only:
+            prot |= PROT_EXEC
+        flags = _MAP_PRIVATE | _MAP_ANONYMOUS | (_MAP_NORESERVE if reserve_only else 0)
+        address = self._mmap(None, length, prot, flags, -1, 0)
+        if not address or address == _MAP_FAILED:
+            return 0
+        return int(address)
+
+    def unmap(self, address: int, length: int) -> bool:
+        return self._munmap(address, length) == 0
+
+    def protect(self, address: int, length: int, executable: bool = False) -> bool:
+        prot = PROT_READ | PROT_WRITE | (PROT_EXEC if executable else 0)
+        return self._mprotect(address, length, prot) == 0
+
+    def remap(self, address: int, old_length: int, new_length: int, may_move: bool) -> int:
+        """Resize a mapping (0 on failure or when the system cannot)."""
+        if self._mremap is None:
+            return 0
+        result = self._mremap(address, old_length, new_length, _MREMAP_MAYMOVE if may_move else 0)
+        if not result or result == _MAP_FAILED:
+            return 0
+        return int(result)
+
+    def map_aligned(self, length: int, alignment: int, executable: bool = False) -> int:
+        """Pages of ``length`` bytes starting at a multiple of ``alignment``, or 0."""
+        span = self.map(length + alignment, executable)
+        if not span:
+            return 0
+        start = (span + alignment - 1) & ~(alignment - 1)
+        if start > span:
+            self.unmap(span, start - span)
+        tail = span + length + alignment - (start + length)
+        if tail:
+            self.unmap(start + length, tail)
+        return start

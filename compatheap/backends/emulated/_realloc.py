@@ -1,0 +1,75 @@
+"""HeapReAlloc, the whole path: checks, in-place attempt, move, fills.
+
+Order of preference: resize in place (always for a shrink; into the block's
+real capacity, a free neighbour, or an ``mremap`` without MAYMOVE for a
+grow); otherwise, unless ``HEAP_REALLOC_IN_PLACE_ONLY``, move (``realloc``,
+``mremap`` with MAYMOVE, or allocate-copy-release). Any failure leaves the
+block exactly as it was.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Optional
+
+from ..._args import dword_arg, pointer_arg, size_arg
+from ..._constants import (
+    ERROR_INVALID_HANDLE,
+    ERROR_INVALID_PARAMETER,
+    ERROR_NOT_ENOUGH_MEMORY,
+    HEAP_GENERATE_EXCEPTIONS,
+    HEAP_NO_SERIALIZE,
+    HEAP_REALLOC_IN_PLACE_ONLY,
+    HEAP_ZERO_MEMORY,
+)
+from ._heap import MAX_REQUEST, _NoLock
+
+if TYPE_CHECKING:
+    from ._backend import EmulatedBackend
+
+_NO_LOCK = _NoLock()
+
+
+def heap_realloc(
+    self: "EmulatedBackend", hHeap: Any, dwFlags: Any, lpMem: Any, dwBytes: Any
+) -> Optional[int]:
+    """``HeapReAlloc(hHeap, dwFlags, lpMem, dwBytes)``."""
+    heap = self._heaps.get(hHeap) if type(hHeap) is int else self._heap_arg(hHeap, 1)
+    flags = dwFlags if type(dwFlags) is int and 0 <= dwFlags <= 0xFFFFFFFF else dword_arg(dwFlags, 2)
+    address = lpMem if type(lpMem) is int and lpMem > 0 else pointer_arg(lpMem, 3)
+    size = dwBytes if type(dwBytes) is int and 0 <= dwBytes else size_arg(dwBytes, 4)
+    if heap is None:
+        return self._fail(ERROR_INVALID_HANDLE)
+    if not address:
+        # Not an allocation: Windows answers NULL and clears the last error.
+        return self._fail(0)
+    flags |= heap.flags
+    with _NO_LOCK if flags & HEAP_NO_SERIALIZE else heap.lock:
+        if not heap.alive:
+            return self._fail(ERROR_INVALID_HANDLE)
+        blocks = heap.blocks
+        old = blocks.get(address)
+        if old is None:
+            return self._fail(ERROR_INVALID_PARAMETER)
+        if size > MAX_REQUEST:
+            moved = 0
+        elif heap.resize_in_place(address, old, size):
+            moved = address
+        elif flags & HEAP_REALLOC_IN_PLACE_ONLY:
+            moved = 0
+        else:
+            moved = heap.move(address, old, size)
+        if moved:
+            if moved != address:
+                del blocks[address]
+            blocks[moved] = size
+            heap.allocated += size - old
+            heap._walk_cache = None
+            # Bytes past the old requested size are new to the caller even if
+            # they sat in the old block's slack: zero them (or fill them).
+            heap.new_contents(moved, old, size, bool(flags & HEAP_ZERO_MEMORY))
+            if heap.debug.tail:
+                heap.write_tail(moved, size)
+            return moved
+    if flags & HEAP_GENERATE_EXCEPTIONS:
+        self._raise_no_memory("HeapReAlloc", size)
+    return self._fail(ERROR_NOT_ENOUGH_MEMORY)

@@ -1,0 +1,138 @@
+"""The kernel32 backend: the real Windows heap through ctypes.
+
+Every function is bound once, on a private ``WinDLL`` handle with
+``use_last_error=True`` (so ``GetLastError`` sees what the heap call set, even
+across Python's own API calls), with full argtypes and restype. Functions that
+cannot raise a structured exception are handed out as the raw ctypes function
+objects; the allocating ones get a thin wrapper that turns the SEH exception of
+``HEAP_GENERATE_EXCEPTIONS`` into :class:`compatheap.HeapException`.
+"""
+
+from __future__ import annotations
+
+import ctypes
+from typing import Any, Optional, Tuple
+
+from .._errors import HeapException
+from .._structs import HEAP_SUMMARY, PROCESS_HEAP_ENTRY
+from ._base import HeapBackend
+
+_c_void_p, _c_size_t, _c_uint32, _c_int = ctypes.c_void_p, ctypes.c_size_t, ctypes.c_uint32, ctypes.c_int
+_BOOL = _c_int
+
+_SIGNATURES = {
+    "GetProcessHeap": (_c_void_p, []),
+    "GetProcessHeaps": (_c_uint32, [_c_uint32, ctypes.POINTER(_c_void_p)]),
+    "HeapCreate": (_c_void_p, [_c_uint32, _c_size_t, _c_size_t]),
+    "HeapDestroy": (_BOOL, [_c_void_p]),
+    "HeapAlloc": (_c_void_p, [_c_void_p, _c_uint32, _c_size_t]),
+    "HeapReAlloc": (_c_void_p, [_c_void_p, _c_uint32, _c_void_p, _c_size_t]),
+    "HeapFree": (_BOOL, [_c_void_p, _c_uint32, _c_void_p]),
+    "HeapSize": (_c_size_t, [_c_void_p, _c_uint32, _c_void_p]),
+    "HeapValidate": (_BOOL, [_c_void_p, _c_uint32, _c_void_p]),
+    "HeapCompact": (_c_size_t, [_c_void_p, _c_uint32]),
+    "HeapLock": (_BOOL, [_c_void_p]),
+    "HeapUnlock": (_BOOL, [_c_void_p]),
+    "HeapWalk": (_BOOL, [_c_void_p, ctypes.POINTER(PROCESS_HEAP_ENTRY)]),
+    "HeapSummary": (_BOOL, [_c_void_p, _c_uint32, ctypes.POINTER(HEAP_SUMMARY)]),
+    "HeapQueryInformation": (
+        _BOOL,
+        [_c_void_p, _c_uint32, _c_void_p, _c_size_t, ctypes.POINTER(_c_size_t)],
+    ),
+    "HeapSetInformation": (_BOOL, [_c_void_p, _c_uint32, _c_void_p, _c_size_t]),
+}
+
+
+def _load() -> Any:
+    windll = getattr(ctypes, "WinDLL", None)
+    if windll is None:
+        raise OSError("ctypes has no WinDLL here (not a Windows Python)")
+    return windll("kernel32", use_last_error=True)
+
+
+def _seh_status(exc: OSError) -> Optional[int]:
+    # ctypes reports an SEH exception as OSError with the signed NTSTATUS in
+    # winerror; ordinary Win32 errors do not reach us this way.
+    code = getattr(exc, "winerror", None)
+    if code is None:
+        return None
+    return code & 0xFFFFFFFF
+
+
+class Kernel32Backend(HeapBackend):
+    """The real Windows heap."""
+
+    name = "kernel32"
+
+    def __init__(self) -> None:
+        dll = _load()
+        self._dll = dll
+        funcs = {}
+        for fname, (restype, argtypes) in _SIGNATURES.items():
+            func = getattr(dll, fname)
+            func.restype = restype
+            func.argtypes = argtypes
+            funcs[fname] = func
+        self._funcs = funcs
+        # Raw ctypes objects on the instance shadow the class's methods: no
+        # Python frame between the caller and kernel32.
+        for fname in _SIGNATURES:
+            if fname not in ("HeapAlloc", "HeapReAlloc", "HeapCreate"):
+                setattr(self, fname, funcs[fname])
+        self.GetLastError = ctypes.get_last_error  # type: ignore[method-assign]
+        self.SetLastError = ctypes.set_last_error  # type: ignore[method-assign]
+        self._alloc = funcs["HeapAlloc"]
+        self._realloc = funcs["HeapReAlloc"]
+        self._create = funcs["HeapCreate"]
+
+    @classmethod
+    def probe(cls) -> Tuple[bool, str]:
+        try:
+            dll = _load()
+            getattr(dll, "HeapAlloc")
+        except (OSError, AttributeError) as exc:
+            return False, str(exc)
+        return True, "kernel32.dll is loadable"
+
+    @classmethod
+    def fix(cls) -> str:
+        return "Outside Windows use the 'emulated' backend (unset COMPATHEAP_BACKEND)."
+
+    def HeapAlloc(self, hHeap: Any, dwFlags: Any, dwBytes: Any) -> Optional[int]:
+        try:
+            result: Optional[int] = self._alloc(hHeap, dwFlags, dwBytes)
+        except OSError as exc:
+            raise self._translate(exc, "HeapAlloc", dwBytes) from None
+        return result
+
+    def HeapReAlloc(self, hHeap: Any, dwFlags: Any, lpMem: Any, dwBytes: Any) -> Optional[int]:
+        try:
+            result: Optional[int] = self._realloc(hHeap, dwFlags, lpMem, dwBytes)
+        except OSError as exc:
+            raise self._translate(exc, "HeapReAlloc", dwBytes) from None
+        return result
+
+    def HeapCreate(self, flOptions: Any, dwInitialSize: Any, dwMaximumSize: Any) -> Optional[int]:
+        try:
+            result: Optional[int] = self._create(flOptions, dwInitialSize, dwMaximumSize)
+        except OSError as exc:
+            raise self._translate(exc, "HeapCreate", dwInitialSize) from None
+        return result
+
+    @staticmethod
+    def _translate(exc: OSError, function: str, nbytes: Any) -> Exception:
+        status = _seh_status(exc)
+        if status is None:
+            return exc
+        size = nbytes & ((1 << (8 * ctypes.sizeof(_c_size_t))) - 1) if isinstance(nbytes, int) else None
+        return HeapException(status, function, size)
+
+    # The class must define every function; instances replace these with the
+    # bound ctypes functions in __init__.
+    def _unbound(self, *args: Any) -> Any:  # pragma: no cover - never reached
+        raise RuntimeError("kernel32 function not bound")
+
+    GetProcessHeap = GetProcessHeaps = HeapDestroy = HeapFree = HeapSize = _unbound  # type: ignore[assignment]
+    HeapValidate = HeapCompact = HeapLock = HeapUnlock = HeapWalk = _unbound  # type: ignore[assignment]
+    HeapSummary = HeapQueryInformation = HeapSetInformation = _unbound  # type: ignore[assignment]
+    GetLastError = SetLastError = _unbound  # type: ignore[assignment]

@@ -1,0 +1,50 @@
+"""Fixtures of the conformance suite: every test runs on every backend."""
+
+from __future__ import annotations
+
+from typing import Any, Iterator
+
+import pytest
+
+from compatheap.conformance import _support
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "emulated_only: a safety promise Windows does not make")
+    config.addinivalue_line("markers", "wine_deviation(reason): Windows behaviour Wine 8 lacks")
+
+
+@pytest.fixture(scope="session")
+def on_wine() -> bool:
+    return _support.is_wine()
+
+
+@pytest.fixture(params=_support.backend_params())
+def k32(request: pytest.FixtureRequest, on_wine: bool) -> Any:
+    """The backend under test, used like ``ctypes.windll.kernel32``."""
+    name = _support.base_name(request.param)
+    if name != "emulated" and request.node.get_closest_marker("emulated_only"):
+        pytest.skip("a safety promise of the emulation; Windows may crash here")
+    deviation = request.node.get_closest_marker("wine_deviation")
+    if deviation is not None and name == "kernel32" and on_wine:
+        reason = deviation.args[0] if deviation.args else "known Wine deviation"
+        request.applymarker(pytest.mark.xfail(reason=f"Wine deviation: {reason}", strict=True))
+    return _support.make_backend(request.param)
+
+
+@pytest.fixture
+def heap(k32: Any) -> Iterator[int]:
+    """A fresh growable heap, destroyed afterwards."""
+    handle = k32.HeapCreate(0, 0, 0)
+    assert handle
+    yield handle
+    k32.HeapDestroy(handle)
+
+
+@pytest.fixture
+def fixed_heap(k32: Any) -> Iterator[int]:
+    """A fresh fixed-size heap of 0x40000 bytes, destroyed afterwards."""
+    handle = k32.HeapCreate(0, 0x40000, 0x40000)
+    assert handle
+    yield handle
+    k32.HeapDestroy(handle)
