@@ -14,7 +14,7 @@ from ._constants import SIZE_MAX
 
 _PTR_MASK = (1 << (8 * ctypes.sizeof(ctypes.c_void_p))) - 1
 _DWORD_MASK = 0xFFFFFFFF
-_CDATA = ctypes.c_int.__mro__[-2]  # the private common base of ctypes instances
+_CDATA: Any = ctypes.c_int.__mro__[-2]  # the private common base of ctypes instances
 
 
 def _identity(value: Any) -> Any:
@@ -83,7 +83,7 @@ def buffer_arg(
     address = pointer_arg(value, position)
     if address == 0:
         return 0, 0
-    target = getattr(value, "_obj", None)  # byref(obj[, offset])
+    target: Any = getattr(value, "_obj", None)  # byref(obj[, offset])
     if target is not None and isinstance(target, _CDATA):
         return address, ctypes.sizeof(target) - (address - ctypes.addressof(target))
     if isinstance(value, ctypes._Pointer):

@@ -50,5 +50,37 @@ SIZE_MAX = (1 << (8 * ctypes.sizeof(ctypes.c_size_t))) - 1
 #: HeapSize's failure value, ``(SIZE_T)-1``.
 HEAP_SIZE_FAILURE = SIZE_MAX
 
-__all__ = [name for name in dir() if name.isupper() or name.startswith("Heap")]
-__all__.remove("POINTER_SIZE")
+__all__ = [
+    "HEAP_NO_SERIALIZE",
+    "HEAP_GROWABLE",
+    "HEAP_GENERATE_EXCEPTIONS",
+    "HEAP_ZERO_MEMORY",
+    "HEAP_REALLOC_IN_PLACE_ONLY",
+    "HEAP_TAIL_CHECKING_ENABLED",
+    "HEAP_FREE_CHECKING_ENABLED",
+    "HEAP_DISABLE_COALESCE_ON_FREE",
+    "HEAP_CREATE_ALIGN_16",
+    "HEAP_CREATE_ENABLE_TRACING",
+    "HEAP_CREATE_ENABLE_EXECUTE",
+    "PROCESS_HEAP_REGION",
+    "PROCESS_HEAP_UNCOMMITTED_RANGE",
+    "PROCESS_HEAP_ENTRY_BUSY",
+    "PROCESS_HEAP_ENTRY_MOVEABLE",
+    "PROCESS_HEAP_ENTRY_DDESHARE",
+    "ERROR_SUCCESS",
+    "ERROR_INVALID_HANDLE",
+    "ERROR_NOT_ENOUGH_MEMORY",
+    "ERROR_OUTOFMEMORY",
+    "ERROR_GEN_FAILURE",
+    "ERROR_INVALID_PARAMETER",
+    "ERROR_INSUFFICIENT_BUFFER",
+    "ERROR_NO_MORE_ITEMS",
+    "ERROR_NOACCESS",
+    "STATUS_NO_MEMORY",
+    "STATUS_ACCESS_VIOLATION",
+    "HeapCompatibilityInformation",
+    "HeapEnableTerminationOnCorruption",
+    "MEMORY_ALLOCATION_ALIGNMENT",
+    "SIZE_MAX",
+    "HEAP_SIZE_FAILURE",
+]

@@ -44,7 +44,7 @@ _SIGNATURES = {
 
 
 def _load() -> Any:
-    windll = getattr(ctypes, "WinDLL", None)
+    windll: Any = getattr(ctypes, "WinDLL", None)
     if windll is None:
         raise OSError("ctypes has no WinDLL here (not a Windows Python)")
     return windll("kernel32", use_last_error=True)
@@ -53,7 +53,7 @@ def _load() -> Any:
 def _seh_status(exc: OSError) -> Optional[int]:
     # ctypes reports an SEH exception as OSError with the signed NTSTATUS in
     # winerror; ordinary Win32 errors do not reach us this way.
-    code = getattr(exc, "winerror", None)
+    code: Optional[int] = getattr(exc, "winerror", None)
     if code is None:
         return None
     return code & 0xFFFFFFFF
@@ -79,8 +79,9 @@ class Kernel32Backend(HeapBackend):
         for fname in _SIGNATURES:
             if fname not in ("HeapAlloc", "HeapReAlloc", "HeapCreate"):
                 setattr(self, fname, funcs[fname])
-        self.GetLastError = ctypes.get_last_error  # type: ignore[method-assign]
-        self.SetLastError = ctypes.set_last_error  # type: ignore[method-assign]
+        # ctypes' copy of the last error, saved right after each call.
+        self.GetLastError = getattr(ctypes, "get_last_error")  # type: ignore[method-assign]  # noqa: B009
+        self.SetLastError = getattr(ctypes, "set_last_error")  # type: ignore[method-assign]  # noqa: B009
         self._alloc = funcs["HeapAlloc"]
         self._realloc = funcs["HeapReAlloc"]
         self._create = funcs["HeapCreate"]

@@ -84,7 +84,8 @@ class EmulatedBackend(HeapBackend):
         return "On Windows use the 'kernel32' backend (unset COMPATHEAP_BACKEND)."
 
     # -- internals -----------------------------------------------------------
-    def _fail(self, code: int) -> None:
+    def _fail(self, code: int) -> Optional[int]:
+        """Set the last error; the NULL result of a failed pointer-returning call."""
         self._error.code = code
         return None
 
@@ -129,7 +130,9 @@ class EmulatedBackend(HeapBackend):
                 return self._false(ERROR_NOACCESS)
             if room is None and not self._inside_block(address, total * _HANDLE_SIZE):
                 return self._false(ERROR_NOACCESS)
-            (ctypes.c_void_p * total).from_address(address)[:] = handles
+            slots = (ctypes.c_size_t * total).from_address(address)
+            for i, handle in enumerate(handles):
+                slots[i] = handle
         return total
 
     def HeapCreate(self, flOptions: Any, dwInitialSize: Any, dwMaximumSize: Any) -> Optional[int]:

@@ -26,6 +26,8 @@ REGION_COMMIT = 0x1000
 REGION_HEADER = 0x400
 #: Per-block overhead reported by HeapWalk for malloc'd blocks.
 BLOCK_OVERHEAD = 16
+#: HeapWalk's iRegionIndex for a large block.
+LARGE_REGION_INDEX = 64
 
 _memmove = ctypes.memmove
 
@@ -153,7 +155,7 @@ class GrowableHeap(Heap):
         entries: List[Entry] = [
             (
                 handle,
-                REGION_SIZE,
+                REGION_HEADER,  # Windows reports the heap header's size here.
                 0,
                 0,
                 PROCESS_HEAP_REGION,
@@ -167,10 +169,8 @@ class GrowableHeap(Heap):
         entries.append(
             (handle + REGION_COMMIT, REGION_SIZE - REGION_COMMIT, 0, 0, PROCESS_HEAP_UNCOMMITTED_RANGE, None)
         )
-        entries.extend(
-            (a, blocks[a], min(255, large[a] - blocks[a]), 0, PROCESS_HEAP_ENTRY_BUSY, None)
-            for a in sorted(large)
-        )
+        # As on Windows: allocation order, no overhead, region index 64.
+        entries.extend((a, blocks[a], 0, LARGE_REGION_INDEX, PROCESS_HEAP_ENTRY_BUSY, None) for a in large)
         return entries
 
     def largest_free(self) -> int:

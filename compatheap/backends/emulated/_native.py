@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import ctypes
 import mmap as _mmap
-from typing import Any, Callable, Optional
+from typing import Any, Callable, List, Optional
 
 _c_void_p, _c_size_t, _c_int = ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int
 _MAP_FAILED = (1 << (8 * ctypes.sizeof(_c_void_p))) - 1
@@ -39,16 +39,17 @@ def load_libc() -> Any:
     return libc
 
 
-def _bind(libc: Any, name: str, restype: Any, argtypes: list) -> Optional[Callable[..., Any]]:
-    func = getattr(libc, name, None)
+def _bind(libc: Any, name: str, restype: Any, argtypes: List[Any]) -> Optional[Callable[..., Any]]:
+    func: Any = getattr(libc, name, None)
     if func is None:
         return None
     # A private function object: setting argtypes on the shared one would
     # change it for every other user of CDLL(None).
-    func = type(func)((name, libc))
-    func.restype = restype
-    func.argtypes = argtypes
-    return func
+    bound: Any = type(func)((name, libc))
+    bound.restype = restype
+    bound.argtypes = argtypes
+    result: Callable[..., Any] = bound
+    return result
 
 
 class Native:
@@ -60,14 +61,18 @@ class Native:
 
     def __init__(self, *, use_mremap: bool = True, use_usable_size: bool = True) -> None:
         libc = load_libc()
-        self.malloc = _bind(libc, "malloc", _c_void_p, [_c_size_t])
-        self.realloc = _bind(libc, "realloc", _c_void_p, [_c_void_p, _c_size_t])
-        self.free = _bind(libc, "free", None, [_c_void_p])
-        self._mmap = _bind(
-            libc, "mmap", _c_void_p, [_c_void_p, _c_size_t, _c_int, _c_int, _c_int, ctypes.c_long]
-        )
-        self._munmap = _bind(libc, "munmap", _c_int, [_c_void_p, _c_size_t])
-        self._mprotect = _bind(libc, "mprotect", _c_int, [_c_void_p, _c_size_t, _c_int])
+
+        def required(name: str, restype: Any, argtypes: List[Any]) -> Callable[..., Any]:
+            func = _bind(libc, name, restype, argtypes)
+            assert func is not None  # load_libc() checked these
+            return func
+
+        self.malloc = required("malloc", _c_void_p, [_c_size_t])
+        self.realloc = required("realloc", _c_void_p, [_c_void_p, _c_size_t])
+        self.free = required("free", None, [_c_void_p])
+        self._mmap = required("mmap", _c_void_p, [_c_void_p, _c_size_t, _c_int, _c_int, _c_int, ctypes.c_long])
+        self._munmap = required("munmap", _c_int, [_c_void_p, _c_size_t])
+        self._mprotect = required("mprotect", _c_int, [_c_void_p, _c_size_t, _c_int])
         mremap = _bind(libc, "mremap", _c_void_p, [_c_void_p, _c_size_t, _c_size_t, _c_int])
         self._mremap = mremap if use_mremap else None
         usable = None
@@ -109,11 +114,11 @@ class Native:
         return int(address)
 
     def unmap(self, address: int, length: int) -> bool:
-        return self._munmap(address, length) == 0
+        return bool(self._munmap(address, length) == 0)
 
     def protect(self, address: int, length: int, executable: bool = False) -> bool:
         prot = PROT_READ | PROT_WRITE | (PROT_EXEC if executable else 0)
-        return self._mprotect(address, length, prot) == 0
+        return bool(self._mprotect(address, length, prot) == 0)
 
     def remap(self, address: int, old_length: int, new_length: int, may_move: bool) -> int:
         """Resize a mapping (0 on failure or when the system cannot)."""
