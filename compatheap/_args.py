@@ -77,8 +77,12 @@ def buffer_arg(
             ptr_type.from_param(value)
         except TypeError as exc:
             raise ctypes.ArgumentError(f"argument {position}: TypeError: {exc}") from None
-    if isinstance(value, (ctypes.Structure, ctypes.Union, ctypes.Array, ctypes._SimpleCData)):
+    if isinstance(value, ctypes.Array) or (
+        ptr_type is not None and isinstance(value, (ctypes.Structure, ctypes.Union, ctypes._SimpleCData))
+    ):
         # Passed by value where a pointer is expected: ctypes passes its address.
+        # A plain PVOID takes arrays so, but not other instances: those go through
+        # the real conversion below (c_void_p passes its value, c_uint32 is refused).
         return ctypes.addressof(value), ctypes.sizeof(value)
     address = pointer_arg(value, position)
     if address == 0:

@@ -13,6 +13,8 @@ from __future__ import annotations
 import ctypes
 from typing import Any, Optional, Tuple
 
+from .._constants import STATUS_ACCESS_VIOLATION
+from .._args import dword_arg
 from .._errors import HeapException
 from .._structs import HEAP_SUMMARY, PROCESS_HEAP_ENTRY
 from ._base import HeapBackend
@@ -52,9 +54,14 @@ def _load() -> Any:
 
 def _seh_status(exc: OSError) -> Optional[int]:
     # ctypes reports an SEH exception as OSError with the signed NTSTATUS in
-    # winerror; ordinary Win32 errors do not reach us this way.
+    # winerror (STATUS_NO_MEMORY arrives as winerror -1073741801); ordinary
+    # Win32 errors do not reach us this way. An access violation is the
+    # exception: ctypes words it ("exception: access violation reading 0x...")
+    # and leaves winerror unset.
     code: Optional[int] = getattr(exc, "winerror", None)
     if code is None:
+        if str(exc).startswith("exception: access violation"):
+            return STATUS_ACCESS_VIOLATION
         return None
     return code & 0xFFFFFFFF
 
@@ -79,9 +86,10 @@ class Kernel32Backend(HeapBackend):
         for fname in _SIGNATURES:
             if fname not in ("HeapAlloc", "HeapReAlloc", "HeapCreate"):
                 setattr(self, fname, funcs[fname])
-        # ctypes' copy of the last error, saved right after each call.
-        self.GetLastError = getattr(ctypes, "get_last_error")  # type: ignore[method-assign]  # noqa: B009
-        self.SetLastError = getattr(ctypes, "set_last_error")  # type: ignore[method-assign]  # noqa: B009
+        # ctypes' per-thread copy of the last error, saved right after each
+        # call of a use_last_error function and restored before the next.
+        self._get_last_error = getattr(ctypes, "get_last_error")  # noqa: B009 - Windows-only
+        self._set_last_error = getattr(ctypes, "set_last_error")  # noqa: B009
         self._alloc = funcs["HeapAlloc"]
         self._realloc = funcs["HeapReAlloc"]
         self._create = funcs["HeapCreate"]
@@ -136,4 +144,12 @@ class Kernel32Backend(HeapBackend):
     GetProcessHeap = GetProcessHeaps = HeapDestroy = HeapFree = HeapSize = _unbound  # type: ignore[assignment]
     HeapValidate = HeapCompact = HeapLock = HeapUnlock = HeapWalk = _unbound  # type: ignore[assignment]
     HeapSummary = HeapQueryInformation = HeapSetInformation = _unbound  # type: ignore[assignment]
-    GetLastError = SetLastError = _unbound  # type: ignore[assignment]
+
+    def GetLastError(self) -> int:
+        # ctypes keeps it as a signed C int; a DWORD is unsigned.
+        code: int = self._get_last_error()
+        return code & 0xFFFFFFFF
+
+    def SetLastError(self, dwErrCode: Any) -> None:
+        code = dword_arg(dwErrCode, 1)
+        self._set_last_error(code - (1 << 32) if code & 0x80000000 else code)

@@ -165,12 +165,24 @@ def run(
                 why = _support.unavailable_reason(name)
                 out.write(f"compatheap: backend {name!r} cannot be tested here: {why}\n")
                 return 2
-        os.environ[_support.ENV_BACKENDS] = ",".join(backends)
     collector = _Collector(progress)
     # The terminal plugin is off (the table replaces it), so the options it
     # owns must not come in through a project's addopts.
-    args = ["-o", "addopts=", "-p", "no:cacheprovider", "-p", "no:terminal", "--pyargs", "compatheap.conformance", *extra_args]
-    code = pytest.main(args, plugins=[collector])
+    args = ["-o", "addopts=", "-p", "no:cacheprovider", "-p", "no:terminal"]
+    if _support.is_wine():
+        # Heap exceptions are caught, but faulthandler would print each one.
+        args += ["-p", "no:faulthandler"]
+    args += ["--pyargs", "compatheap.conformance", *extra_args]
+    saved = os.environ.get(_support.ENV_BACKENDS)
+    try:
+        if backends:
+            os.environ[_support.ENV_BACKENDS] = ",".join(backends)
+        code = pytest.main(args, plugins=[collector])
+    finally:
+        if saved is None:
+            os.environ.pop(_support.ENV_BACKENDS, None)
+        else:
+            os.environ[_support.ENV_BACKENDS] = saved
     if progress is not None and progress.isatty():
         progress.write("\n")
     for failure in collector.failures:

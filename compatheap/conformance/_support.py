@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import ctypes
 import os
-from typing import Any, List, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 import compatheap
 from compatheap import backends
@@ -18,19 +18,27 @@ ENV_BACKENDS = "COMPATHEAP_CONFORMANCE_BACKENDS"
 #: macOS and the BSDs take (no mremap, no malloc_usable_size), forced here.
 VARIANTS = {"emulated-fallback": "emulated"}
 
-_instances: dict = {}
+_instances: Dict[str, compatheap.HeapBackend] = {}
 
 
-def backend_params() -> List[str]:
+def backend_params(restrict: bool = True) -> List[str]:
     """The backend names the suite is parametrised over."""
     names = backends.available()
     params = list(names)
     params += [variant for variant, base in VARIANTS.items() if base in names]
-    wanted = os.environ.get(ENV_BACKENDS)
+    wanted = os.environ.get(ENV_BACKENDS) if restrict else None
     if wanted:
         chosen = [w.strip() for w in wanted.split(",") if w.strip()]
         params = [p for p in params if p in chosen]
     return params
+
+
+def unavailable_reason(param: str) -> str:
+    """Why ``param`` is not among :func:`backend_params` here."""
+    name = VARIANTS.get(param, param)
+    if name not in backends.NAMES:
+        return f"no such backend (choose from {', '.join(backends.NAMES + tuple(VARIANTS))})"
+    return backends.probe(name)[1]
 
 
 def make_backend(param: str) -> compatheap.HeapBackend:
@@ -38,7 +46,8 @@ def make_backend(param: str) -> compatheap.HeapBackend:
         if param not in _instances:
             _instances[param] = EmulatedBackend(native=Native(use_mremap=False, use_usable_size=False))
         return _instances[param]
-    return backends.get(param)
+    backend: compatheap.HeapBackend = backends.get(param)
+    return backend
 
 
 def base_name(param: str) -> str:
@@ -79,3 +88,74 @@ def read(address: int, length: int) -> bytes:
 def pattern(length: int, seed: int = 0) -> bytes:
     """Recognisable, non-zero bytes."""
     return bytes((seed + i * 7 + 1) % 251 + 1 for i in range(length))
+
+
+#: A walk entry as comparable data: ``(lpData, cbData, cbOverhead,
+#: iRegionIndex, wFlags, region)``, region being ``(dwCommittedSize,
+#: dwUnCommittedSize, lpFirstBlock, lpLastBlock)`` for region entries, else None.
+WalkEntry = Tuple[int, int, int, int, int, Optional[Tuple[int, int, int, int]]]
+
+
+def walk_full(k32: Any, heap: int) -> List[WalkEntry]:
+    """A whole HeapWalk, region details included (see :data:`WalkEntry`)."""
+    entry = compatheap.PROCESS_HEAP_ENTRY()
+    entries: List[WalkEntry] = []
+    while k32.HeapWalk(heap, ctypes.byref(entry)):
+        region = None
+        if entry.wFlags & compatheap.PROCESS_HEAP_REGION:
+            r = entry.Region
+            region = (r.dwCommittedSize, r.dwUnCommittedSize, r.lpFirstBlock or 0, r.lpLastBlock or 0)
+        entries.append(
+            (entry.lpData or 0, entry.cbData, entry.cbOverhead, entry.iRegionIndex, entry.wFlags, region)
+        )
+        if len(entries) > 1_000_000:
+            raise AssertionError("HeapWalk does not end")
+    assert k32.GetLastError() == compatheap.ERROR_NO_MORE_ITEMS
+    return entries
+
+
+def busy_blocks(entries: List[WalkEntry]) -> Dict[int, int]:
+    """``{lpData: cbData}`` of the busy entries of a walk."""
+    return {e[0]: e[1] for e in entries if e[4] & compatheap.PROCESS_HEAP_ENTRY_BUSY}
+
+
+def fill(length: int, seed: int = 0) -> bytes:
+    """Like :func:`pattern`, but cheap for long blocks (a repeated 251-byte cycle)."""
+    cycle = pattern(251, seed)
+    return (cycle * (length // 251 + 1))[:length]
+
+
+def resident_bytes() -> Optional[int]:
+    """This process's resident memory in bytes, or None where it cannot be read."""
+    windll = getattr(ctypes, "WinDLL", None)
+    if windll is not None:
+
+        class _Counters(ctypes.Structure):
+            _fields_ = [("cb", ctypes.c_uint32), ("PageFaultCount", ctypes.c_uint32)] + [
+                (name, ctypes.c_size_t)
+                for name in (
+                    "PeakWorkingSetSize",
+                    "WorkingSetSize",
+                    "QuotaPeakPagedPoolUsage",
+                    "QuotaPagedPoolUsage",
+                    "QuotaPeakNonPagedPoolUsage",
+                    "QuotaNonPagedPoolUsage",
+                    "PagefileUsage",
+                    "PeakPagefileUsage",
+                )
+            ]
+
+        kernel32 = windll("kernel32")
+        query = kernel32.K32GetProcessMemoryInfo
+        query.argtypes = [ctypes.c_void_p, ctypes.POINTER(_Counters), ctypes.c_uint32]
+        query.restype = ctypes.c_int
+        kernel32.GetCurrentProcess.restype = ctypes.c_void_p
+        counters = _Counters(cb=ctypes.sizeof(_Counters))
+        if not query(kernel32.GetCurrentProcess(), ctypes.byref(counters), counters.cb):
+            return None
+        return int(counters.WorkingSetSize)
+    try:
+        with open("/proc/self/statm") as statm:
+            return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):
+        return None

@@ -22,6 +22,7 @@ from ..._constants import (
     HEAP_NO_SERIALIZE,
     HEAP_SIZE_FAILURE,
     HEAP_ZERO_MEMORY,
+    SIZE_MAX,
     STATUS_NO_MEMORY,
     HeapCompatibilityInformation,
     HeapEnableTerminationOnCorruption,
@@ -101,7 +102,7 @@ class EmulatedBackend(HeapBackend):
         return self._heaps.get(pointer_arg(value, position))
 
     def _live(self, hHeap: Any) -> Optional[Heap]:
-        heap = self._heaps.get(hHeap) if type(hHeap) is int else self._heap_arg(hHeap, 1)
+        heap = (self._heaps.get(hHeap) if type(hHeap) is int else None) or self._heap_arg(hHeap, 1)
         return heap if heap is not None and heap.alive else None
 
     # -- heaps ---------------------------------------------------------------
@@ -168,9 +169,9 @@ class EmulatedBackend(HeapBackend):
 
     # -- blocks --------------------------------------------------------------
     def HeapAlloc(self, hHeap: Any, dwFlags: Any, dwBytes: Any) -> Optional[int]:
-        heap = self._heaps.get(hHeap) if type(hHeap) is int else self._heap_arg(hHeap, 1)
+        heap = (self._heaps.get(hHeap) if type(hHeap) is int else None) or self._heap_arg(hHeap, 1)
         flags = dwFlags if type(dwFlags) is int and 0 <= dwFlags <= 0xFFFFFFFF else dword_arg(dwFlags, 2)
-        size = dwBytes if type(dwBytes) is int and 0 <= dwBytes else size_arg(dwBytes, 3)
+        size = dwBytes if type(dwBytes) is int and 0 <= dwBytes <= SIZE_MAX else size_arg(dwBytes, 3)
         if heap is None:
             return self._fail(ERROR_INVALID_HANDLE)
         flags |= heap.flags
@@ -190,9 +191,9 @@ class EmulatedBackend(HeapBackend):
     HeapReAlloc = heap_realloc
 
     def HeapFree(self, hHeap: Any, dwFlags: Any, lpMem: Any) -> int:
-        heap = self._heaps.get(hHeap) if type(hHeap) is int else self._heap_arg(hHeap, 1)
+        heap = (self._heaps.get(hHeap) if type(hHeap) is int else None) or self._heap_arg(hHeap, 1)
         flags = dwFlags if type(dwFlags) is int and 0 <= dwFlags <= 0xFFFFFFFF else dword_arg(dwFlags, 2)
-        address = lpMem if type(lpMem) is int and lpMem > 0 else pointer_arg(lpMem, 3)
+        address = lpMem if type(lpMem) is int and 0 < lpMem <= SIZE_MAX else pointer_arg(lpMem, 3)
         if not address:
             return 1  # Freeing NULL succeeds, whatever the handle.
         if heap is None:
@@ -211,7 +212,7 @@ class EmulatedBackend(HeapBackend):
         return 1
 
     def HeapSize(self, hHeap: Any, dwFlags: Any, lpMem: Any) -> int:
-        heap = self._heaps.get(hHeap) if type(hHeap) is int else self._heap_arg(hHeap, 1)
+        heap = (self._heaps.get(hHeap) if type(hHeap) is int else None) or self._heap_arg(hHeap, 1)
         flags = dword_arg(dwFlags, 2)
         address = pointer_arg(lpMem, 3)
         if heap is None:
@@ -225,7 +226,7 @@ class EmulatedBackend(HeapBackend):
         return size
 
     def HeapValidate(self, hHeap: Any, dwFlags: Any, lpMem: Any) -> int:
-        heap = self._heaps.get(hHeap) if type(hHeap) is int else self._heap_arg(hHeap, 1)
+        heap = (self._heaps.get(hHeap) if type(hHeap) is int else None) or self._heap_arg(hHeap, 1)
         flags = dword_arg(dwFlags, 2)
         address = pointer_arg(lpMem, 3)
         if heap is None:
@@ -258,7 +259,7 @@ class EmulatedBackend(HeapBackend):
         return 1
 
     def HeapUnlock(self, hHeap: Any) -> int:
-        heap = self._heaps.get(hHeap) if type(hHeap) is int else self._heap_arg(hHeap, 1)
+        heap = (self._heaps.get(hHeap) if type(hHeap) is int else None) or self._heap_arg(hHeap, 1)
         if heap is None:
             return self._false(ERROR_INVALID_HANDLE)
         try:
@@ -269,7 +270,7 @@ class EmulatedBackend(HeapBackend):
 
     # -- inspection ----------------------------------------------------------
     def HeapWalk(self, hHeap: Any, lpEntry: Any) -> int:
-        heap = self._heaps.get(hHeap) if type(hHeap) is int else self._heap_arg(hHeap, 1)
+        heap = (self._heaps.get(hHeap) if type(hHeap) is int else None) or self._heap_arg(hHeap, 1)
         address, room = buffer_arg(lpEntry, 2, _P_ENTRY)
         if heap is None or not heap.alive:
             return self._false(ERROR_INVALID_HANDLE)
@@ -299,7 +300,7 @@ class EmulatedBackend(HeapBackend):
         return 1
 
     def HeapSummary(self, hHeap: Any, dwFlags: Any, lpSummary: Any) -> int:
-        heap = self._heaps.get(hHeap) if type(hHeap) is int else self._heap_arg(hHeap, 1)
+        heap = (self._heaps.get(hHeap) if type(hHeap) is int else None) or self._heap_arg(hHeap, 1)
         dword_arg(dwFlags, 2)
         address, room = buffer_arg(lpSummary, 3, _P_SUMMARY)
         if heap is None or not heap.alive:

@@ -185,7 +185,7 @@ class FixedHeap(Heap):
         entries: List[Entry] = [
             (
                 handle,
-                committed_end - handle,
+                HEADER,  # Windows reports the heap header's size here.
                 0,
                 0,
                 PROCESS_HEAP_REGION,

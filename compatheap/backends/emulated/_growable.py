@@ -11,6 +11,7 @@ from typing import Dict, List
 
 from ..._constants import (
     HEAP_CREATE_ENABLE_EXECUTE,
+    MEMORY_ALLOCATION_ALIGNMENT,
     PROCESS_HEAP_ENTRY_BUSY,
     PROCESS_HEAP_REGION,
     PROCESS_HEAP_UNCOMMITTED_RANGE,
@@ -26,6 +27,11 @@ REGION_COMMIT = 0x1000
 REGION_HEADER = 0x400
 #: Per-block overhead reported by HeapWalk for malloc'd blocks.
 BLOCK_OVERHEAD = 16
+#: The free block after the header, as Windows walks it: data past a block
+#: header, ending twice the reported overhead before the uncommitted range.
+FREE_OVERHEAD = 2 * MEMORY_ALLOCATION_ALIGNMENT
+FREE_DATA = REGION_HEADER + MEMORY_ALLOCATION_ALIGNMENT
+REGION_FREE = REGION_COMMIT - FREE_DATA - 2 * FREE_OVERHEAD
 #: HeapWalk's iRegionIndex for a large block.
 LARGE_REGION_INDEX = 64
 
@@ -165,7 +171,7 @@ class GrowableHeap(Heap):
         blocks = self.blocks
         small = sorted(a for a in blocks if a not in large)
         entries.extend((a, blocks[a], overhead, 0, PROCESS_HEAP_ENTRY_BUSY, None) for a in small)
-        entries.append((handle + REGION_HEADER, REGION_COMMIT - REGION_HEADER, 0, 0, 0, None))
+        entries.append((handle + FREE_DATA, REGION_FREE, FREE_OVERHEAD, 0, 0, None))
         entries.append(
             (handle + REGION_COMMIT, REGION_SIZE - REGION_COMMIT, 0, 0, PROCESS_HEAP_UNCOMMITTED_RANGE, None)
         )
@@ -174,7 +180,7 @@ class GrowableHeap(Heap):
         return entries
 
     def largest_free(self) -> int:
-        return REGION_COMMIT - REGION_HEADER
+        return REGION_FREE
 
     def committed(self) -> int:
         slack = sum(self.large.values())

@@ -20,6 +20,7 @@ from ..._constants import (
     HEAP_NO_SERIALIZE,
     HEAP_REALLOC_IN_PLACE_ONLY,
     HEAP_ZERO_MEMORY,
+    SIZE_MAX,
 )
 from ._heap import MAX_REQUEST, _NoLock
 
@@ -33,10 +34,10 @@ def heap_realloc(
     self: "EmulatedBackend", hHeap: Any, dwFlags: Any, lpMem: Any, dwBytes: Any
 ) -> Optional[int]:
     """``HeapReAlloc(hHeap, dwFlags, lpMem, dwBytes)``."""
-    heap = self._heaps.get(hHeap) if type(hHeap) is int else self._heap_arg(hHeap, 1)
+    heap = (self._heaps.get(hHeap) if type(hHeap) is int else None) or self._heap_arg(hHeap, 1)
     flags = dwFlags if type(dwFlags) is int and 0 <= dwFlags <= 0xFFFFFFFF else dword_arg(dwFlags, 2)
-    address = lpMem if type(lpMem) is int and lpMem > 0 else pointer_arg(lpMem, 3)
-    size = dwBytes if type(dwBytes) is int and 0 <= dwBytes else size_arg(dwBytes, 4)
+    address = lpMem if type(lpMem) is int and 0 < lpMem <= SIZE_MAX else pointer_arg(lpMem, 3)
+    size = dwBytes if type(dwBytes) is int and 0 <= dwBytes <= SIZE_MAX else size_arg(dwBytes, 4)
     if heap is None:
         return self._fail(ERROR_INVALID_HANDLE)
     if not address:
