@@ -20,7 +20,7 @@ CALLS = 20000
 
 
 def _raw_kernel32() -> Any:
-    k32: Any = getattr(ctypes, "WinDLL")("kernel32", use_last_error=True)
+    k32: Any = ctypes.WinDLL("kernel32", use_last_error=True)
     sigs = {
         "HeapAlloc": (ctypes.c_void_p, [ctypes.c_void_p, ctypes.c_uint32, ctypes.c_size_t]),
         "HeapFree": (ctypes.c_int, [ctypes.c_void_p, ctypes.c_uint32, ctypes.c_void_p]),

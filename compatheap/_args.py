@@ -63,9 +63,7 @@ def pointer_arg(value: Any, position: int) -> int:
     return _slow(_via_ulong_ptr, value, position)
 
 
-def buffer_arg(
-    value: Any, position: int, ptr_type: Optional[Any] = None
-) -> Tuple[int, Optional[int]]:
+def buffer_arg(value: Any, position: int, ptr_type: Optional[Any] = None) -> Tuple[int, Optional[int]]:
     """An output-buffer argument: ``(address, bytes known to be there)``.
 
     With ``ptr_type`` (a ``POINTER(T)`` class) only what that argtype accepts is

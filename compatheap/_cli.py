@@ -24,8 +24,7 @@ def build_parser() -> argparse.ArgumentParser:
     conf = sub.add_parser(
         "conformance",
         help="run the conformance suite against the backends usable here",
-        description="Run compatheap's conformance suite and print a table of results "
-        "per function family and backend.",
+        description="Run compatheap's conformance suite and print a table of results per function family and backend.",
     )
     conf.add_argument(
         "--backend",

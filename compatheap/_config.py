@@ -79,8 +79,7 @@ def parse_debug(value: Any, origin: str) -> FrozenSet[str]:
     unknown = sorted(checks - DEBUG_CHECKS)
     if unknown:
         raise ConfigError(
-            f"{origin}: unknown debug check(s) {', '.join(unknown)}; "
-            f"choose from {', '.join(sorted(DEBUG_CHECKS))}"
+            f"{origin}: unknown debug check(s) {', '.join(unknown)}; choose from {', '.join(sorted(DEBUG_CHECKS))}"
         )
     return checks
 

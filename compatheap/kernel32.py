@@ -53,6 +53,5 @@ __all__ = [
 
 def __getattr__(name: str) -> Any:
     raise AttributeError(
-        f"compatheap.kernel32 has no {name!r}: only the kernel32 heap API "
-        f"({', '.join(__all__)}) is provided"
+        f"compatheap.kernel32 has no {name!r}: only the kernel32 heap API ({', '.join(__all__)}) is provided"
     )

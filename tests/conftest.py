@@ -18,9 +18,7 @@ def run_python(code: str, env: Optional[Dict[str, str]] = None) -> "subprocess.C
     full_env = {k: v for k, v in os.environ.items() if not k.startswith("COMPATHEAP_")}
     full_env["PYTHONPATH"] = str(ROOT) + os.pathsep + full_env.get("PYTHONPATH", "")
     full_env.update(env or {})
-    return subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, env=full_env, timeout=120
-    )
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=full_env, timeout=120)
 
 
 @pytest.fixture

@@ -63,7 +63,7 @@ def test_invalid_toml_names_file_and_line(config_file: Path) -> None:
     assert "\n" not in message
 
 
-@pytest.mark.parametrize("text", ['backend = 3\n', 'colour = "red"\n'])
+@pytest.mark.parametrize("text", ["backend = 3\n", 'colour = "red"\n'])
 def test_wrong_settings_are_refused(config_file: Path, text: str) -> None:
     config_file.write_text(text)
     with pytest.raises(ConfigError, match=str(config_file).replace("\\", "\\\\")):

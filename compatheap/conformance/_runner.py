@@ -54,14 +54,16 @@ class _Collector:
         self.step = max(1, self.total // 10)
         for item in items:
             stem = item.module.__name__.rpartition(".")[2] if getattr(item, "module", None) else item.name
-            module = stem[len("test_"):] if stem.startswith("test_") else stem
+            module = stem[len("test_") :] if stem.startswith("test_") else stem
             callspec = getattr(item, "callspec", None)
-            backend = callspec.params.get("k32", "-") if callspec is not None else "-"
+            backend = callspec.params.get("k32", "common") if callspec is not None else "common"
             self.meta[item.nodeid] = (FAMILIES.get(module, module), str(backend))
 
     def pytest_runtest_logreport(self, report: Any) -> None:
-        if report.when == "call" or (report.when == "setup" and report.outcome != "passed") or (
-            report.when == "teardown" and report.outcome == "failed"
+        if (
+            report.when == "call"
+            or (report.when == "setup" and report.outcome != "passed")
+            or (report.when == "teardown" and report.outcome == "failed")
         ):
             outcome = report.outcome
             if hasattr(report, "wasxfail"):

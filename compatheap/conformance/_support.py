@@ -105,9 +105,7 @@ def walk_full(k32: Any, heap: int) -> List[WalkEntry]:
         if entry.wFlags & compatheap.PROCESS_HEAP_REGION:
             r = entry.Region
             region = (r.dwCommittedSize, r.dwUnCommittedSize, r.lpFirstBlock or 0, r.lpLastBlock or 0)
-        entries.append(
-            (entry.lpData or 0, entry.cbData, entry.cbOverhead, entry.iRegionIndex, entry.wFlags, region)
-        )
+        entries.append((entry.lpData or 0, entry.cbData, entry.cbOverhead, entry.iRegionIndex, entry.wFlags, region))
         if len(entries) > 1_000_000:
             raise AssertionError("HeapWalk does not end")
     assert k32.GetLastError() == compatheap.ERROR_NO_MORE_ITEMS

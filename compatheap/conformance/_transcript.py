@@ -27,6 +27,7 @@ STEPS = 2000
 #: Environment variable naming the file of reference transcripts.
 ENV_REFERENCE = "COMPATHEAP_TRANSCRIPTS"
 _SENTINEL_ERROR = 0x5EED
+_LARGE = 0xFF000
 
 
 def _size(rng: random.Random) -> int:
@@ -94,7 +95,9 @@ def transcript(k32: Any, seed: int, steps: int = STEPS) -> List[str]:
             if roll < 0.55:
                 new = _size(rng)
                 flags = HEAP_ZERO_MEMORY if rng.random() < 0.4 else 0
-                if new < old and rng.random() < 0.5:
+                # In-place shrinks of small blocks only: Wine 8 moves large
+                # ones (a known deviation, tested on its own in test_realloc).
+                if new < old < _LARGE and rng.random() < 0.5:
                     flags |= HEAP_REALLOC_IN_PLACE_ONLY
                 moved, err = call(k32.HeapReAlloc, heap, flags, address, new)
                 line = f"realloc #{slot} {old}->{new} {flags:#x} -> {'ok' if moved else 'NULL'} err={err:#x}"

@@ -150,9 +150,7 @@ def test_zero_memory_flag_zeroes_reused_memory_in_batches(k32: Any, fixed_heap: 
 
 
 @pytest.mark.parametrize("size", [SIZE_MAX, SIZE_MAX - 7], ids=["~0", "~0-7"])
-def test_impossible_size_fails_with_not_enough_memory(
-    k32: Any, heap: int, fixed_heap: int, size: int
-) -> None:
+def test_impossible_size_fails_with_not_enough_memory(k32: Any, heap: int, fixed_heap: int, size: int) -> None:
     """~0 and ~0-7 bytes: NULL and ERROR_NOT_ENOUGH_MEMORY, on every kind of heap."""
     for target in (heap, fixed_heap, k32.GetProcessHeap()):
         k32.SetLastError(SENTINEL)

@@ -126,9 +126,7 @@ def _valid_args(k32: Any, heap: int, block: int, holders: List[Any]) -> Dict[str
         "HeapUnlock": [heap],
         "HeapWalk": [heap, ctypes.byref(entry)],
         "HeapSummary": [heap, 0, ctypes.byref(summary)],
-        "HeapQueryInformation": [
-            heap, HeapCompatibilityInformation, ctypes.byref(info), 4, ctypes.byref(length)
-        ],
+        "HeapQueryInformation": [heap, HeapCompatibilityInformation, ctypes.byref(info), 4, ctypes.byref(length)],
         "HeapSetInformation": [heap, HeapCompatibilityInformation, ctypes.byref(info), 4],
         "SetLastError": [0],
     }
@@ -141,9 +139,7 @@ def _type_name(argtype: Any) -> str:
     return getattr(argtype, "__name__", str(argtype))
 
 
-@pytest.mark.parametrize(
-    "function, index", _POSITIONS, ids=[f"{name}-arg{index + 1}" for name, index in _POSITIONS]
-)
+@pytest.mark.parametrize("function, index", _POSITIONS, ids=[f"{name}-arg{index + 1}" for name, index in _POSITIONS])
 def test_rejected_arguments_raise_argument_error(k32: Any, heap: int, function: str, index: int) -> None:
     """Whatever ctypes refuses for an argument raises ctypes.ArgumentError naming its position."""
     argtype = ARGTYPES[function][index]
@@ -181,9 +177,7 @@ def test_wrong_argument_count_raises_type_error(k32: Any, function: str) -> None
         call(*([0] * (count + 1)))
 
 
-@pytest.mark.parametrize(
-    "value", [1.5, "16", [16], None, b"16"], ids=["float", "str", "list", "None", "bytes"]
-)
+@pytest.mark.parametrize("value", [1.5, "16", [16], None, b"16"], ids=["float", "str", "list", "None", "bytes"])
 def test_size_argument_type_errors(k32: Any, heap: int, value: Any) -> None:
     """A non-integer size raises ctypes.ArgumentError from HeapAlloc on every backend."""
     assert not ctypes_accepts(SIZE_T, value)
@@ -462,4 +456,3 @@ def test_kernel32_module_is_a_working_drop_in() -> None:
     kernel32.SetLastError(SENTINEL)
     assert kernel32.HeapAlloc(heap, 0, -1) is None
     assert kernel32.GetLastError() == ERROR_NOT_ENOUGH_MEMORY
-

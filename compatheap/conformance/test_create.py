@@ -83,9 +83,7 @@ def test_initial_size_alone_still_grows(k32: Any, created: List[int]) -> None:
         (0, 8 * 0x40000, 8 * 0x40000),
     ],
 )
-def test_handles_are_64k_aligned(
-    k32: Any, created: List[int], options: int, initial: int, maximum: int
-) -> None:
+def test_handles_are_64k_aligned(k32: Any, created: List[int], options: int, initial: int, maximum: int) -> None:
     """Every heap handle is a multiple of 0x10000, growable or fixed."""
     handles = [k32.HeapCreate(options, initial, maximum) for _ in range(4)]
     created.extend(handles)

@@ -84,9 +84,7 @@ def test_short_buffer_is_too_small(k32: Any, heap: int, length: int) -> None:
     buffer = (ctypes.c_uint8 * 3)(0xA1, 0xA2, 0xA3)
     returned = ctypes.c_size_t(0)
     k32.SetLastError(MARK)
-    assert not k32.HeapQueryInformation(
-        heap, HeapCompatibilityInformation, buffer, length, ctypes.byref(returned)
-    )
+    assert not k32.HeapQueryInformation(heap, HeapCompatibilityInformation, buffer, length, ctypes.byref(returned))
     assert k32.GetLastError() == ERROR_INSUFFICIENT_BUFFER
     assert returned.value == 4
     assert list(buffer) == [0xA1, 0xA2, 0xA3]

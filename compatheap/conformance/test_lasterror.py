@@ -206,4 +206,3 @@ def test_successful_calls_after_a_failure_keep_its_code(k32: Any, heap: int) -> 
     assert block and k32.HeapSize(heap, 0, block) == 16
     assert k32.HeapFree(heap, 0, block)
     assert k32.GetLastError() == ERROR_NOT_ENOUGH_MEMORY
-

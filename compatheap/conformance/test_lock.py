@@ -99,7 +99,8 @@ def _actions(k32: Any, heap: int, flags: int) -> Dict[str, Callable[[], Any]]:
 
 @pytest.mark.parametrize("call", ["HeapLock", "HeapAlloc", "HeapFree", "HeapReAlloc"])
 def test_locked_heap_makes_other_threads_wait(k32: Any, heap: int, held: Held, call: str) -> None:
-    """While one thread holds HeapLock, another thread's HeapLock/HeapAlloc/HeapFree/HeapReAlloc waits for HeapUnlock."""
+    """While one thread holds HeapLock, another thread's HeapLock/HeapAlloc/HeapFree/HeapReAlloc
+    waits for HeapUnlock."""
     action = _lock_unlock(k32, heap) if call == "HeapLock" else _actions(k32, heap, 0)[call]
     held.lock()
     worker = Worker(action)

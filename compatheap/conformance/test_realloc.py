@@ -135,9 +135,7 @@ _SHRINKS = [(n, o) for o, n in _GROWTHS]
 
 @pytest.mark.parametrize("old,new", _GROWTHS + _SHRINKS)
 @pytest.mark.parametrize("neighbour", [False, True], ids=["alone", "neighbour"])
-def test_contents_preserved_up_to_smaller_size(
-    k32: Any, heap: int, old: int, new: int, neighbour: bool
-) -> None:
+def test_contents_preserved_up_to_smaller_size(k32: Any, heap: int, old: int, new: int, neighbour: bool) -> None:
     """Bytes up to min(old, new) survive, HeapSize is the new size, the block is valid."""
     block, contents = filled(k32, heap, old)
     # A busy block allocated right after stops some growths in place.
@@ -414,9 +412,7 @@ def test_in_place_growth_without_room_fails(k32: Any, heap: int, old: int, new: 
 
 
 @pytest.mark.parametrize("old,new", [(64, 0x8000), (100, 0x20000)])
-def test_in_place_growth_without_room_fails_on_fixed_heap(
-    k32: Any, fixed_heap: int, old: int, new: int
-) -> None:
+def test_in_place_growth_without_room_fails_on_fixed_heap(k32: Any, fixed_heap: int, old: int, new: int) -> None:
     """The same on a fixed-size heap, where the neighbour is right after the block."""
     _boxed_in_place_growth_fails(k32, fixed_heap, old, new, 0)
 
@@ -427,9 +423,7 @@ def test_in_place_growth_without_room_fails_on_fixed_heap(
 @pytest.mark.parametrize("size", [SIZE_MAX, SIZE_MAX - 7, -1, -8], ids=["~0", "~0-7", "-1", "-8"])
 @pytest.mark.parametrize("old", [0, 100, 0x3000])
 @pytest.mark.parametrize("flags", [0, HEAP_ZERO_MEMORY, HEAP_REALLOC_IN_PLACE_ONLY])
-def test_impossible_size_fails_and_keeps_block(
-    k32: Any, any_heap: int, size: int, old: int, flags: int
-) -> None:
+def test_impossible_size_fails_and_keeps_block(k32: Any, any_heap: int, size: int, old: int, flags: int) -> None:
     """A size no heap can give (negative ones wrap to SIZE_T as ctypes converts
     them) returns NULL with ERROR_NOT_ENOUGH_MEMORY; the block is not freed."""
     heap = any_heap
@@ -514,9 +508,7 @@ def test_wrong_argument_types_raise(k32: Any, heap: int, args: Tuple[Any, ...]) 
 def test_ctypes_instances_are_accepted(k32: Any, heap: int) -> None:
     """ctypes objects convert like the ints they hold, as with argtypes."""
     block, contents = filled(k32, heap, 64)
-    result = k32.HeapReAlloc(
-        ctypes.c_void_p(heap), ctypes.c_uint32(0), ctypes.c_void_p(block), ctypes.c_size_t(128)
-    )
+    result = k32.HeapReAlloc(ctypes.c_void_p(heap), ctypes.c_uint32(0), ctypes.c_void_p(block), ctypes.c_size_t(128))
     assert result
     assert read(result, 64) == contents
     assert k32.HeapSize(heap, 0, result) == 128

@@ -143,5 +143,6 @@ class HeapModel(RuleBasedStateMachine):
 
 @pytest.mark.parametrize("fixed", [False, True], ids=["growable", "fixed"])
 def test_heap_follows_model(k32: Any, fixed: bool) -> None:
-    """Any sequence of alloc/realloc (zeroing, in place or not)/free keeps every block's size and bytes, and the heap valid."""
-    run_state_machine_as_test(lambda: HeapModel(k32, fixed), settings=_SETTINGS)  # type: ignore[no-untyped-call]
+    """Any sequence of alloc/realloc (zeroing, in place or not)/free keeps every block's size and
+    bytes, and the heap valid."""
+    run_state_machine_as_test(lambda: HeapModel(k32, fixed), settings=_SETTINGS)  # type: ignore[arg-type]

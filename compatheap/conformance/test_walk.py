@@ -77,9 +77,7 @@ def test_fresh_heap_is_region_free_block_uncommitted_range(k32: Any, heap: int) 
 
 @_SETTINGS
 @given(sizes=st.lists(st.integers(0, 3000), min_size=1, max_size=8), keep=st.lists(st.booleans(), min_size=8))
-def test_busy_blocks_are_listed_with_their_requested_size(
-    k32: Any, sizes: List[int], keep: List[bool]
-) -> None:
+def test_busy_blocks_are_listed_with_their_requested_size(k32: Any, sizes: List[int], keep: List[bool]) -> None:
     """Each live block shows up once as a busy entry: its pointer, its exact requested size, in address order."""
     heap = k32.HeapCreate(0, 0, 0)
     assert heap
@@ -96,8 +94,8 @@ def test_busy_blocks_are_listed_with_their_requested_size(
         busy = [e for e in entries if e[4] & PROCESS_HEAP_ENTRY_BUSY]
         assert busy_blocks(entries) == live
         assert len(busy) == len(live)
-        for data, size, _, _, flags, _ in busy:
-            assert flags == PROCESS_HEAP_ENTRY_BUSY
+        for entry in busy:
+            assert entry[4] == PROCESS_HEAP_ENTRY_BUSY
         addresses = [e[0] for e in busy]
         assert addresses == sorted(addresses)
         # Small blocks sit inside the first region, before its uncommitted range.

@@ -207,9 +207,7 @@ class FixedHeap(Heap):
                     continue
                 entries.append((address, length - CHUNK_HEADER, CHUNK_HEADER, 0, 0, None))
         if committed_end < self.end:
-            entries.append(
-                (committed_end, self.end - committed_end, 0, 0, PROCESS_HEAP_UNCOMMITTED_RANGE, None)
-            )
+            entries.append((committed_end, self.end - committed_end, 0, 0, PROCESS_HEAP_UNCOMMITTED_RANGE, None))
         return entries
 
     def largest_free(self) -> int:

@@ -30,9 +30,7 @@ if TYPE_CHECKING:
 _NO_LOCK = _NoLock()
 
 
-def heap_realloc(
-    self: "EmulatedBackend", hHeap: Any, dwFlags: Any, lpMem: Any, dwBytes: Any
-) -> Optional[int]:
+def heap_realloc(self: "EmulatedBackend", hHeap: Any, dwFlags: Any, lpMem: Any, dwBytes: Any) -> Optional[int]:
     """``HeapReAlloc(hHeap, dwFlags, lpMem, dwBytes)``."""
     heap = (self._heaps.get(hHeap) if type(hHeap) is int else None) or self._heap_arg(hHeap, 1)
     flags = dwFlags if type(dwFlags) is int and 0 <= dwFlags <= 0xFFFFFFFF else dword_arg(dwFlags, 2)
