@@ -66,9 +66,9 @@ def test_plugin_gives_heap_backend_fixture(pytester: pytest.Pytester) -> None:
             assert heap_backend.HeapDestroy(heap)
         """
     )
-    from compatheap import backends
-
     from importlib.metadata import entry_points
+
+    from compatheap import backends
 
     eps = entry_points()
     group = eps.select(group="pytest11") if hasattr(eps, "select") else eps.get("pytest11", [])
