@@ -8,21 +8,27 @@ other systems an emulation gives the same results, last-error codes included.
 
 from __future__ import annotations
 
-from . import _config, backends
+from . import _config, _launch, backends
 from ._constants import *  # noqa: F403 - the Win32 constants are public API
 from ._constants import __all__ as _constant_names
-from ._errors import BackendUnavailable, ConfigError, HeapException
+from ._errors import BackendUnavailable, ConfigError, HeapError, HeapException, HeapMemoryError, InvalidatedError
 from ._structs import HEAP_SUMMARY, PROCESS_HEAP_ENTRY
 from .backends import HeapBackend
 
 __version__ = "0.1.0"
 
 #: What the environment and config file said (see :mod:`compatheap._config`).
-settings: _config.Settings = _config.load()
+settings: _config.Settings
 #: The active backend, and why it was chosen.
 backend: HeapBackend
 backend_reason: str
-backend, backend_reason = backends.select(settings)
+try:
+    settings = _config.load()
+    backend, backend_reason = backends.select(settings)
+except (ConfigError, BackendUnavailable) as _startup_error:
+    # The compatheap command reports this in one line (exit 2); importers get it raised.
+    _launch.exit_if_command(_startup_error)
+    raise
 
 # Bound once: a call goes straight to the backend, with no dispatch per call.
 GetProcessHeap = backend.GetProcessHeap
@@ -45,19 +51,31 @@ GetLastError = backend.GetLastError
 SetLastError = backend.SetLastError
 
 from . import kernel32  # noqa: E402 - needs the functions above
+from .block import Block  # noqa: E402
+from .heap import Heap, HeapEntry, HeapUsage  # noqa: E402
+from .legacy import install, uninstall  # noqa: E402
 
 __all__ = [
     *_constant_names,
     *backends.FUNCTIONS,
     "BackendUnavailable",
+    "Block",
     "ConfigError",
     "HEAP_SUMMARY",
+    "Heap",
     "HeapBackend",
+    "HeapEntry",
+    "HeapError",
     "HeapException",
+    "HeapMemoryError",
+    "HeapUsage",
+    "InvalidatedError",
     "PROCESS_HEAP_ENTRY",
     "backend",
     "backend_reason",
     "backends",
+    "install",
     "kernel32",
     "settings",
+    "uninstall",
 ]

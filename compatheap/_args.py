@@ -18,7 +18,8 @@ _CDATA: Any = ctypes.c_int.__mro__[-2]  # the private common base of ctypes inst
 
 
 def _identity(value: Any) -> Any:
-    return value
+    # A NULL pointer arrives as None: returned as is, the C result would be garbage.
+    return 0 if value is None else value
 
 
 def _converter(ctype: Any) -> Callable[[Any], Any]:
@@ -89,5 +90,23 @@ def buffer_arg(value: Any, position: int, ptr_type: Optional[Any] = None) -> Tup
     if target is not None and isinstance(target, _CDATA):
         return address, ctypes.sizeof(target) - (address - ctypes.addressof(target))
     if isinstance(value, ctypes._Pointer):
-        return address, ctypes.sizeof(value._type_)
+        # Only memory the pointer keeps alive vouches for an extent: a pointer
+        # cast from a bare address (or into a smaller buffer) does not.
+        return address, _kept_room(value._objects, address, 3)
     return address, None
+
+
+def _kept_room(kept: Any, address: int, depth: int) -> Optional[int]:
+    """Bytes from ``address`` to the end of the ctypes object in ``kept`` holding it."""
+    if isinstance(kept, _CDATA):
+        start = ctypes.addressof(kept)
+        end = start + ctypes.sizeof(kept)
+        if start <= address < end:
+            return end - address
+        kept = kept._objects
+    if isinstance(kept, dict) and depth:
+        for item in kept.values():
+            room = _kept_room(item, address, depth - 1)
+            if room is not None:
+                return room
+    return None

@@ -6,7 +6,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
-from typing import Dict, Optional
+from typing import Any, Dict, Optional
 
 import pytest
 
@@ -24,3 +24,14 @@ def run_python(code: str, env: Optional[Dict[str, str]] = None) -> "subprocess.C
 @pytest.fixture
 def config_file(tmp_path: Path) -> Path:
     return tmp_path / "config.toml"
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """One line of figures per reliability campaign that ran."""
+    from tests import campaigns
+
+    found = campaigns.lines()
+    if found:
+        terminalreporter.section("reliability campaigns")
+        for line in found:
+            terminalreporter.write_line(line)

@@ -106,3 +106,64 @@ def test_checks_are_off_by_default() -> None:
     assert plain.HeapValidate(heap, 0, block)
     assert plain.HeapFree(heap, 0, block)
     assert plain.HeapDestroy(heap)
+
+
+# -- every size class, both heap kinds, fresh and realloc'd blocks -------------------
+#: Around the alignment (16), the tail size, the small-block recycling limit
+#: (256), a page, and just below the large-block threshold (large blocks get
+#: no tail, as on Windows: they are unmapped on free instead).
+EDGE_SIZES = [1, 15, 16, 17, 31, 32, 33, 255, 256, 257, 4095, 4096, 4097, 65536]
+EDGE_SIZES += [LARGE_THRESHOLD - 17, LARGE_THRESHOLD - 1]
+
+
+@pytest.fixture(params=["growable", "fixed"])
+def roomy_heap(request: pytest.FixtureRequest, checked: EmulatedBackend) -> Iterator[int]:
+    """A growable heap, or a fixed one with room for the biggest small block several times."""
+    handle = checked.HeapCreate(0, 0, 0) if request.param == "growable" else checked.HeapCreate(0, 0, 0x800000)
+    assert handle
+    yield handle
+    assert checked.HeapDestroy(handle)
+
+
+def _overrun_is_caught(checked: EmulatedBackend, heap: int, block: int, size: int) -> None:
+    assert checked.HeapValidate(heap, 0, block)
+    saved = ctypes.string_at(block + size, 1)
+    ctypes.memset(block + size, 0x00, 1)  # one byte past the end
+    assert not checked.HeapValidate(heap, 0, block)
+    assert not checked.HeapValidate(heap, 0, None)
+    assert not checked.HeapFree(heap, 0, block)  # refused on free, block kept
+    assert checked.HeapSize(heap, 0, block) == size
+    ctypes.memmove(block + size, saved, 1)
+    assert checked.HeapValidate(heap, 0, None)
+
+
+@pytest.mark.parametrize("size", EDGE_SIZES)
+def test_overrun_caught_at_every_size(checked: EmulatedBackend, roomy_heap: int, size: int) -> None:
+    block = checked.HeapAlloc(roomy_heap, 0, size)
+    assert block
+    _overrun_is_caught(checked, roomy_heap, block, size)
+    assert checked.HeapFree(roomy_heap, 0, block)
+
+
+@pytest.mark.parametrize("size", EDGE_SIZES)
+@pytest.mark.parametrize("start", [8, 300, 5000], ids=["from-8", "from-300", "from-5000"])
+def test_overrun_caught_after_realloc(checked: EmulatedBackend, roomy_heap: int, start: int, size: int) -> None:
+    """A block grown or shrunk (in place or moved) is guarded at its new end."""
+    block = checked.HeapAlloc(roomy_heap, 0, start)
+    moved = checked.HeapReAlloc(roomy_heap, 0, block, size)
+    assert moved
+    _overrun_is_caught(checked, roomy_heap, moved, size)
+    assert checked.HeapFree(roomy_heap, 0, moved)
+
+
+@pytest.mark.parametrize("size", EDGE_SIZES)
+def test_write_after_free_caught_at_every_size(checked: EmulatedBackend, roomy_heap: int, size: int) -> None:
+    block = checked.HeapAlloc(roomy_heap, 0, size)
+    assert checked.HeapFree(roomy_heap, 0, block)
+    assert checked.HeapValidate(roomy_heap, 0, None)
+    for offset in {0, size // 2, size - 1}:
+        saved = ctypes.string_at(block + offset, 1)
+        ctypes.memset(block + offset, saved[0] ^ 0xFF, 1)
+        assert not checked.HeapValidate(roomy_heap, 0, None), f"write at offset {offset} unseen"
+        ctypes.memmove(block + offset, saved, 1)
+    assert checked.HeapValidate(roomy_heap, 0, None)

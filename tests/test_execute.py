@@ -65,3 +65,95 @@ def test_freed_large_blocks_are_unmapped(emu: EmulatedBackend) -> None:
     assert mincore(block, 1, vec) == -1
     assert ctypes.get_errno() == errno.ENOMEM
     assert emu.HeapDestroy(heap)
+
+
+# -- more of the same promises: realloc'd blocks, destruction, zeroing -------------------
+def _mapped(address: int) -> bool:
+    libc = ctypes.CDLL(None, use_errno=True)
+    mincore = libc.mincore
+    mincore.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_void_p]
+    vec = (ctypes.c_ubyte * 1)()
+    return bool(mincore(address & ~0xFFF, 1, vec) == 0)
+
+
+@pytest.mark.parametrize("maximum", [0, 0x400000], ids=["growable", "fixed"])
+@pytest.mark.parametrize("sizes", [(16, 9000), (5000, 0x20000), (0x20000, 24)])
+def test_execute_heap_stays_executable_through_realloc(emu: EmulatedBackend, maximum: int, sizes: tuple) -> None:  # type: ignore[type-arg]
+    heap = emu.HeapCreate(HEAP_CREATE_ENABLE_EXECUTE, 0, maximum)
+    block = emu.HeapReAlloc(heap, 0, emu.HeapAlloc(heap, 0, sizes[0]), sizes[1])
+    assert block and "x" in _permissions(block)
+    assert emu.HeapDestroy(heap)
+
+
+@pytest.mark.parametrize("sizes", [(16, 0x200000), (0x200000, 0x800000), (0x200000, 64)])
+def test_realloc_never_makes_memory_executable(emu: EmulatedBackend, sizes: tuple) -> None:  # type: ignore[type-arg]
+    heap = emu.HeapCreate(0, 0, 0)
+    block = emu.HeapReAlloc(heap, 0, emu.HeapAlloc(heap, 0, sizes[0]), sizes[1])
+    assert block and "x" not in _permissions(block)
+    process = emu.GetProcessHeap()
+    other = emu.HeapAlloc(process, 0, 0x200000)
+    assert "x" not in _permissions(other) and emu.HeapFree(process, 0, other)
+    assert emu.HeapDestroy(heap)
+
+
+def test_large_block_moved_away_is_unmapped(emu: EmulatedBackend) -> None:
+    """After a realloc moves a large block, its old address is no longer mapped."""
+    heap = emu.HeapCreate(0, 0, 0)
+    blocker = []
+    block = emu.HeapAlloc(heap, 0, 0x200000)
+    # Grow until it moves (the pages after it may be taken, or may not).
+    for size in range(0x400000, 0x4000000, 0x400000):
+        moved = emu.HeapReAlloc(heap, 0, block, size)
+        assert moved
+        if moved != block:
+            assert not _mapped(block)
+            break
+        blocker.append(emu.HeapAlloc(heap, 0, 0x200000))
+    assert emu.HeapDestroy(heap)
+
+
+def test_destroy_unmaps_every_large_block(emu: EmulatedBackend) -> None:
+    heap = emu.HeapCreate(0, 0, 0)
+    blocks = [emu.HeapAlloc(heap, 0, 0x100000 * n) for n in (1, 2, 3)]
+    assert all(_mapped(b) for b in blocks)
+    assert emu.HeapDestroy(heap)
+    assert not any(_mapped(b) for b in blocks)
+    assert not _mapped(heap)
+
+
+ZERO_SIZES = [1, 16, 100, 256, 257, 4096, 70000, 0x100000, 0x200000]
+
+
+@pytest.mark.parametrize("variant", ["plain", "debug", "fallback"])
+@pytest.mark.parametrize("maximum", [0, 0x800000], ids=["growable", "fixed"])
+def test_zero_memory_never_returns_old_data(variant: str, maximum: int) -> None:
+    """Freed bytes of any size never reach a HEAP_ZERO_MEMORY block, fresh or grown by realloc."""
+    from compatheap import HEAP_ZERO_MEMORY
+    from compatheap.backends.emulated._native import Native
+
+    if variant == "debug":
+        k32 = EmulatedBackend(debug={"tail", "free"})
+    elif variant == "fallback":
+        k32 = EmulatedBackend(native=Native(use_mremap=False, use_usable_size=False))
+    else:
+        k32 = EmulatedBackend()
+    heap = k32.HeapCreate(0, 0, maximum)
+    checked = 0
+    for size in ZERO_SIZES:
+        for _ in range(3):  # freed blocks of this size are the likeliest to come back
+            old = k32.HeapAlloc(heap, 0, size)
+            if not old:
+                continue  # a fixed heap refuses large blocks
+            ctypes.memset(old, 0xCC, size)
+            assert k32.HeapFree(heap, 0, old)
+            fresh = k32.HeapAlloc(heap, HEAP_ZERO_MEMORY, size)
+            assert ctypes.string_at(fresh, size) == bytes(size)
+            # Shrink (the cut bytes keep old data in the slack), then grow back zeroed.
+            ctypes.memset(fresh, 0xDD, size)
+            small = k32.HeapReAlloc(heap, 0, fresh, size // 2)
+            grown = k32.HeapReAlloc(heap, HEAP_ZERO_MEMORY, small, size)
+            assert grown and ctypes.string_at(grown + size // 2, size - size // 2) == bytes(size - size // 2)
+            assert k32.HeapFree(heap, 0, grown)
+            checked += 1
+    assert checked >= len(ZERO_SIZES) * 2
+    assert k32.HeapDestroy(heap)

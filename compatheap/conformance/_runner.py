@@ -31,6 +31,7 @@ FAMILIES = {
     "threads": "threads",
     "stateful": "random sequences",
     "smoke": "basic cycle",
+    "pythonic": "Pythonic API",
 }
 OUTCOMES = ("passed", "failed", "deviation", "skipped")
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import ctypes
 import threading
-from typing import Any, Dict, FrozenSet, Iterable, Optional, Tuple
+from typing import Any, Callable, Dict, FrozenSet, Iterable, Optional, Tuple, TypeVar
 
 from ..._args import buffer_arg, dword_arg, pointer_arg, size_arg
 from ..._config import Settings
@@ -38,6 +38,7 @@ from ._native import Native, load_libc
 from ._realloc import heap_realloc
 
 _NO_LOCK = _NoLock()
+_T = TypeVar("_T")
 _P_ENTRY = ctypes.POINTER(PROCESS_HEAP_ENTRY)
 _P_SUMMARY = ctypes.POINTER(HEAP_SUMMARY)
 _P_SIZE = ctypes.POINTER(ctypes.c_size_t)
@@ -112,7 +113,10 @@ class EmulatedBackend(HeapBackend):
             with self._registry_lock:
                 heap = self._process_heap
                 if heap is None:
-                    heap = GrowableHeap(self.native, self._debug, 0)
+                    try:
+                        heap = GrowableHeap(self.native, self._debug, 0)
+                    except MemoryError:  # Out of address space: retried on the next call.
+                        return self._fail(ERROR_NOT_ENOUGH_MEMORY)
                     self._heaps[heap.handle] = heap
                     self._process_heap = heap
         return heap.handle
@@ -129,11 +133,12 @@ class EmulatedBackend(HeapBackend):
         if count >= total and total:
             if not address or (room is not None and room < total * _HANDLE_SIZE):
                 return self._false(ERROR_NOACCESS)
-            if room is None and not self._inside_block(address, total * _HANDLE_SIZE):
-                return self._false(ERROR_NOACCESS)
-            slots = (ctypes.c_size_t * total).from_address(address)
-            for i, handle in enumerate(handles):
-                slots[i] = handle
+            data = bytes((ctypes.c_size_t * total)(*handles))
+            if room is None:
+                if not self._write_raw(address, data):
+                    return self._false(ERROR_NOACCESS)
+            else:
+                ctypes.memmove(address, data, len(data))
         return total
 
     def HeapCreate(self, flOptions: Any, dwInitialSize: Any, dwMaximumSize: Any) -> Optional[int]:
@@ -158,12 +163,14 @@ class EmulatedBackend(HeapBackend):
         if heap is None or heap is self._process_heap:
             return self._false(ERROR_INVALID_HANDLE)
         with heap.lock:
-            if not heap.alive:
-                return self._false(ERROR_INVALID_HANDLE)
             # Unregister first: from here on other threads see an invalid handle.
-            heap.alive = False
+            # Whoever takes it out of the registry destroys it, exactly once, even
+            # on a HEAP_NO_SERIALIZE heap, whose lock does not exclude anyone.
             with self._registry_lock:
-                self._heaps.pop(heap.handle, None)
+                if not heap.alive or self._heaps.get(heap.handle) is not heap:
+                    return self._false(ERROR_INVALID_HANDLE)
+                heap.alive = False
+                del self._heaps[heap.handle]
             heap.destroy()
         return 1
 
@@ -175,15 +182,24 @@ class EmulatedBackend(HeapBackend):
         if heap is None:
             return self._fail(ERROR_INVALID_HANDLE)
         flags |= heap.flags
-        with _NO_LOCK if flags & HEAP_NO_SERIALIZE else heap.lock:
+        # acquire/try/finally, not ``with``: half the cost on this hot path.
+        lock = _NO_LOCK if flags & HEAP_NO_SERIALIZE else heap.lock
+        lock.acquire()
+        try:
             if not heap.alive:
                 return self._fail(ERROR_INVALID_HANDLE)
-            address = heap.alloc(size, bool(flags & HEAP_ZERO_MEMORY)) if size <= MAX_REQUEST else 0
+            address = heap.alloc(size, (flags & HEAP_ZERO_MEMORY) != 0) if size <= MAX_REQUEST else 0
             if address:
-                heap.blocks[address] = size
-                heap.allocated += size
-                heap._walk_cache = None
-                return address
+                try:
+                    heap.blocks[address] = size
+                except MemoryError:  # Python's own memory ran out: the block goes back.
+                    heap.release(address, size)
+                else:
+                    heap.allocated += size
+                    heap._walk_cache = None
+                    return address
+        finally:
+            lock.release()
         if flags & HEAP_GENERATE_EXCEPTIONS:
             self._raise_no_memory("HeapAlloc", size)
         return self._fail(ERROR_NOT_ENOUGH_MEMORY)
@@ -198,17 +214,22 @@ class EmulatedBackend(HeapBackend):
             return 1  # Freeing NULL succeeds, whatever the handle.
         if heap is None:
             return self._false(ERROR_INVALID_PARAMETER)
-        with _NO_LOCK if (flags | heap.flags) & HEAP_NO_SERIALIZE else heap.lock:
-            size = heap.blocks.get(address)
+        lock = _NO_LOCK if (flags | heap.flags) & HEAP_NO_SERIALIZE else heap.lock
+        lock.acquire()
+        try:
+            blocks = heap.blocks
+            size = blocks.get(address)
             if size is None or not heap.alive:
                 return self._false(ERROR_INVALID_PARAMETER)
-            if heap.debug and not heap.block_intact(address, size):
+            if heap.checking and not heap.block_intact(address, size):
                 # The debug heap refuses to free a block whose tail was overrun.
                 return self._false(ERROR_INVALID_PARAMETER)
-            del heap.blocks[address]
+            del blocks[address]
             heap.allocated -= size
             heap._walk_cache = None
             heap.release(address, size)
+        finally:
+            lock.release()
         return 1
 
     def HeapSize(self, hHeap: Any, dwFlags: Any, lpMem: Any) -> int:
@@ -276,7 +297,14 @@ class EmulatedBackend(HeapBackend):
             return self._false(ERROR_INVALID_HANDLE)
         if not address or (room is not None and room < ctypes.sizeof(PROCESS_HEAP_ENTRY)):
             return self._false(ERROR_NOACCESS)
-        entry = PROCESS_HEAP_ENTRY.from_address(address)
+        if room is None:
+            # A bare address: work on a copy, touched only while it is a live block.
+            raw = self._read_raw(address, ctypes.sizeof(PROCESS_HEAP_ENTRY))
+            if raw is None:
+                return self._false(ERROR_NOACCESS)
+            entry = PROCESS_HEAP_ENTRY.from_buffer_copy(raw)
+        else:
+            entry = PROCESS_HEAP_ENTRY.from_address(address)
         with heap.lock:
             if not heap.alive:
                 return self._false(ERROR_INVALID_HANDLE)
@@ -297,6 +325,8 @@ class EmulatedBackend(HeapBackend):
             entry.Region.lpLastBlock = last
         else:
             ctypes.memset(ctypes.addressof(entry.Block), 0, ctypes.sizeof(entry.Block))
+        if room is None and not self._write_raw(address, bytes(entry)):
+            return self._false(ERROR_NOACCESS)
         return 1
 
     def HeapSummary(self, hHeap: Any, dwFlags: Any, lpSummary: Any) -> int:
@@ -307,14 +337,24 @@ class EmulatedBackend(HeapBackend):
             return self._false(ERROR_INVALID_HANDLE)
         if not address or (room is not None and room < ctypes.sizeof(HEAP_SUMMARY)):
             return self._false(ERROR_NOACCESS)
-        summary = HEAP_SUMMARY.from_address(address)
+        if room is None:
+            raw = self._read_raw(address, ctypes.sizeof(HEAP_SUMMARY))
+            if raw is None:
+                return self._false(ERROR_NOACCESS)
+            summary = HEAP_SUMMARY.from_buffer_copy(raw)
+        else:
+            summary = HEAP_SUMMARY.from_address(address)
         if summary.cb != ctypes.sizeof(HEAP_SUMMARY):
             return self._false(ERROR_INVALID_PARAMETER)
         with heap.lock:
+            if not heap.alive:  # Destroyed since the check above.
+                return self._false(ERROR_INVALID_HANDLE)
             summary.cbAllocated = heap.allocated
             summary.cbCommitted = heap.committed()
             summary.cbReserved = heap.reserved()
             summary.cbMaxReserve = heap.reserved()
+        if room is None and not self._write_raw(address, bytes(summary)):
+            return self._false(ERROR_NOACCESS)
         return 1
 
     def HeapQueryInformation(
@@ -334,13 +374,21 @@ class EmulatedBackend(HeapBackend):
             return self._false(ERROR_NOACCESS)
         if info_class != HeapCompatibilityInformation:
             return self._false(ERROR_INVALID_PARAMETER)
-        if ret_address and (ret_room is None or ret_room >= ctypes.sizeof(ctypes.c_size_t)):
-            ctypes.c_size_t.from_address(ret_address).value = 4
+        if ret_address:
+            if ret_room is None:
+                self._write_raw(ret_address, bytes(ctypes.c_size_t(4)))
+            elif ret_room >= ctypes.sizeof(ctypes.c_size_t):
+                ctypes.c_size_t.from_address(ret_address).value = 4
         if not address or length < 4:
             return self._false(ERROR_INSUFFICIENT_BUFFER)
-        if (room is not None and room < 4) or (room is None and not self._inside_block(address, 4)):
+        value = bytes(ctypes.c_uint32(heap.compat_info))
+        if room is None:
+            if not self._write_raw(address, value):
+                return self._false(ERROR_NOACCESS)
+        elif room < 4:
             return self._false(ERROR_NOACCESS)
-        ctypes.c_uint32.from_address(address).value = heap.compat_info
+        else:
+            ctypes.memmove(address, value, 4)
         return 1
 
     def HeapSetInformation(
@@ -363,10 +411,18 @@ class EmulatedBackend(HeapBackend):
             return self._false(ERROR_INVALID_HANDLE)
         if not address or length < 4:
             return self._false(ERROR_INSUFFICIENT_BUFFER)
-        if (room is not None and room < 4) or (room is None and not self._inside_block(address, 4)):
+        if room is None:
+            raw = self._read_raw(address, 4)
+            if raw is None:
+                return self._false(ERROR_NOACCESS)
+            value = int.from_bytes(raw, "little")
+        elif room < 4:
             return self._false(ERROR_NOACCESS)
-        value = ctypes.c_uint32.from_address(address).value
+        else:
+            value = ctypes.c_uint32.from_address(address).value
         with heap.lock:
+            if not heap.alive:  # Destroyed since the check above.
+                return self._false(ERROR_INVALID_HANDLE)
             if value == 2:
                 if heap.flags & HEAP_NO_SERIALIZE:
                     return self._false(ERROR_INVALID_PARAMETER)
@@ -384,14 +440,33 @@ class EmulatedBackend(HeapBackend):
         self._error.code = dword_arg(dwErrCode, 1)
 
     # -- helpers for raw addresses -------------------------------------------
-    def _inside_block(self, address: int, length: int) -> bool:
-        """Whether ``address..+length`` lies in a live block of some heap.
+    def _in_live_block(self, address: int, length: int, access: Callable[[], _T]) -> Optional[_T]:
+        """``access()`` if ``address..+length`` lies in a live block of some heap, else None.
 
-        A bare integer address carries no extent; writing through it is only
-        safe where the emulation itself handed out the memory.
+        A bare integer address carries no extent; touching it is only safe where
+        the emulation itself handed out the memory, and only while that block
+        stays live: the access runs under the block's heap lock, so no other
+        thread frees the block in between. One lock at a time, so no deadlock.
         """
-        for heap in list(self._heaps.values()):
-            for start, size in list(heap.blocks.items()):
-                if start <= address and address + length <= start + size:
-                    return True
-        return False
+        with self._registry_lock:
+            heaps = list(self._heaps.values())
+        end = address + length
+        for heap in heaps:
+            with heap.lock:
+                if not heap.alive:
+                    continue
+                # A copy: an unserialised heap may change under us.
+                for start, size in heap.blocks.copy().items():
+                    if start <= address and end <= start + size:
+                        return access()
+        return None
+
+    def _read_raw(self, address: int, length: int) -> Optional[bytes]:
+        return self._in_live_block(address, length, lambda: ctypes.string_at(address, length))
+
+    def _write_raw(self, address: int, data: bytes) -> bool:
+        def write() -> bool:
+            ctypes.memmove(address, data, len(data))
+            return True
+
+        return bool(self._in_live_block(address, len(data), write))

@@ -28,6 +28,22 @@ def _pattern(fill: bytes, length: int) -> bytes:
     return (fill * (length // len(fill) + 1))[:length]
 
 
+def _fill(address: int, fill: bytes, length: int) -> None:
+    """Repeat ``fill`` over ``length`` bytes in place, doubling the filled part.
+
+    No temporary of the block's size: filling must work when memory is short.
+    """
+    if length <= 4096:
+        _memmove(address, _pattern(fill, length), length)
+        return
+    _memmove(address, _pattern(fill, 4096), 4096)
+    done = 4096
+    while done < length:
+        step = min(done, length - done)
+        _memmove(address + done, address, step)
+        done += step
+
+
 class DebugChecks:
     """The checks switched on for a backend, and their fill operations."""
 
@@ -41,7 +57,7 @@ class DebugChecks:
 
     def fill_new(self, address: int, length: int) -> None:
         if self.free and length:
-            _memmove(address, _pattern(ALLOC_FILL, length), length)
+            _fill(address, ALLOC_FILL, length)
 
     def write_tail(self, address: int, size: int) -> None:
         if self.tail:
@@ -62,7 +78,7 @@ class Quarantine:
 
     def hold(self, address: int, length: int) -> "Tuple[int, int] | None":
         """Keep a freed block; returns the one evicted to make room, if any."""
-        _memmove(address, _pattern(FREE_FILL, length), length)
+        _fill(address, FREE_FILL, length)
         self.blocks.append((address, length))
         if len(self.blocks) > QUARANTINE_BLOCKS:
             evicted = self.blocks.popleft()

@@ -7,8 +7,12 @@ address is its chunk's address plus 16.
 
 Free chunks are indexed three ways: by start and by end (to coalesce with
 both neighbours in O(1)) and in a list sorted by ``(length, start)`` (best fit
-by bisection). Everything is bookkept in Python, never in the heap's memory,
-so a buffer overrun cannot corrupt the allocator.
+by bisection). A freed chunk first goes to a bin of its length, from which an
+allocation needing exactly that length takes it in O(1) however fragmented the
+heap; bins are merged into the index (coalescing) when an allocation or an
+in-place growth finds no room otherwise, and before the heap is inspected.
+Everything is bookkept in Python, never in the heap's memory, so a buffer
+overrun cannot corrupt the allocator.
 """
 
 from __future__ import annotations
@@ -39,6 +43,7 @@ SIZE_GRANULE = 0x400 * POINTER_SIZE
 
 _ALIGN_MASK = MEMORY_ALLOCATION_ALIGNMENT - 1
 _memmove = ctypes.memmove
+_memset = ctypes.memset
 
 
 def reserve_size(initial: int, maximum: int) -> int:
@@ -68,6 +73,9 @@ class FixedHeap(Heap):
         self.free_at: Dict[int, int] = {start: self.end - start}
         self.free_end: Dict[int, int] = {self.end: start}
         self.by_size: List[Tuple[int, int]] = [(self.end - start, start)]
+        #: Freed chunks not yet merged into the index: chunk length -> starts.
+        self.bins: Dict[int, List[int]] = {}
+        self._overhead = CHUNK_HEADER + debug.tail_size + _ALIGN_MASK
         self.committed_end = min(self.end, self._page_up(handle + max(initial, HEADER)))
 
     def _page_up(self, address: int) -> int:
@@ -113,6 +121,14 @@ class FixedHeap(Heap):
         self._commit_to(start + need)
         return address
 
+    def _merge_bins(self) -> bool:
+        """Coalesce the binned chunks into the free index; whether there were any."""
+        bins, self.bins = self.bins, {}
+        for length, starts in bins.items():
+            for start in starts:
+                self._add_free(start, length)
+        return bool(bins)
+
     def _commit_to(self, end: int) -> None:
         if end > self.committed_end:
             self.committed_end = min(self.end, self._page_up(end))
@@ -121,19 +137,31 @@ class FixedHeap(Heap):
     def _carve(self, size: int) -> int:
         if size >= LARGE_THRESHOLD:
             return 0  # Fixed heaps refuse large blocks, room or not.
-        need = self._chunk_length(size)
+        need = (size + self._overhead) & ~_ALIGN_MASK  # _chunk_length(), inlined
+        if need < MIN_CHUNK:
+            need = MIN_CHUNK
+        binned = self.bins.get(need)
+        if binned:
+            address = binned.pop() + CHUNK_HEADER
+            self.chunks[address] = need
+            return address
         by_size = self.by_size
         index = bisect.bisect_left(by_size, (need, 0))
         if index == len(by_size):
-            return 0
+            # No room in the index: freed chunks may coalesce into some.
+            return self._carve(size) if self._merge_bins() else 0
         length, start = by_size[index]
         return self._use(start, length, need)
 
     def alloc(self, size: int, zero: bool) -> int:
         address = self._carve(size)
         if address:
-            self.new_contents(address, 0, size, zero)
-            self.debug.write_tail(address, size)
+            if zero:
+                _memset(address, 0, size)
+            elif self.checking:
+                self.new_contents(address, 0, size, False)
+            if self.checking:
+                self.debug.write_tail(address, size)
         return address
 
     def release(self, address: int, size: int) -> None:
@@ -146,7 +174,10 @@ class FixedHeap(Heap):
                 return
             address = evicted[0]
             length = self.chunks_held.pop(address)
-        self._add_free(address - CHUNK_HEADER, length)
+        binned = self.bins.get(length)
+        if binned is None:
+            binned = self.bins[length] = []
+        binned.append(address - CHUNK_HEADER)
 
     def resize_in_place(self, address: int, old: int, new: int) -> bool:
         if new >= LARGE_THRESHOLD:
@@ -161,6 +192,8 @@ class FixedHeap(Heap):
             return True
         following = self.free_at.get(start + length)
         if following is None or length + following < need:
+            if self._merge_bins():  # A freed neighbour may sit in a bin.
+                return self.resize_in_place(address, old, new)
             return False
         # Grow into the free neighbour, giving back what is not needed.
         self._take_free(start + length, following)
@@ -180,6 +213,7 @@ class FixedHeap(Heap):
         return moved
 
     def entries(self) -> List[Entry]:
+        self._merge_bins()  # Windows walks coalesced free blocks.
         handle, committed_end = self.handle, self.committed_end
         blocks = self.blocks
         entries: List[Entry] = [
@@ -211,6 +245,7 @@ class FixedHeap(Heap):
         return entries
 
     def largest_free(self) -> int:
+        self._merge_bins()
         committed_end = self.committed_end
         best = 0
         for start, length in self.free_at.items():
@@ -227,4 +262,5 @@ class FixedHeap(Heap):
     def destroy(self) -> None:
         self.blocks.clear()
         self.chunks.clear()
+        self.bins.clear()
         self.native.unmap(self.handle, self.size)

@@ -7,7 +7,7 @@ in a walk; blocks themselves live wherever ``malloc`` or ``mmap`` put them.
 from __future__ import annotations
 
 import ctypes
-from typing import Dict, List
+from typing import Dict, List, Optional, Tuple
 
 from ..._constants import (
     HEAP_CREATE_ENABLE_EXECUTE,
@@ -34,8 +34,13 @@ FREE_DATA = REGION_HEADER + MEMORY_ALLOCATION_ALIGNMENT
 REGION_FREE = REGION_COMMIT - FREE_DATA - 2 * FREE_OVERHEAD
 #: HeapWalk's iRegionIndex for a large block.
 LARGE_REGION_INDEX = 64
+#: Freed blocks up to this size are kept for reuse by an allocation of the
+#: same size (at most SPARE_PER_SIZE each): a list pop instead of a C call.
+SPARE_MAX_SIZE = 256
+SPARE_PER_SIZE = 8
 
 _memmove = ctypes.memmove
+_memset = ctypes.memset
 
 
 class GrowableHeap(Heap):
@@ -55,6 +60,20 @@ class GrowableHeap(Heap):
         #: Capacities, kept only when the C library cannot tell them.
         self.capacity: Dict[int, int] = {}
         self.track_capacity = not native.has_usable_size
+        #: Requests from this size on are mapped (every one on an executable heap).
+        self.large_from = 0 if self.executable else LARGE_THRESHOLD
+        self.tail_size = debug.tail_size
+        #: (block, offset): after a resize, the block's bytes from offset on are
+        #: fresh zero pages (mremap and mmap give those), so HEAP_ZERO_MEMORY
+        #: need not touch them. Set by resize_in_place/move, used by new_contents.
+        self._fresh: Optional[Tuple[int, int]] = None
+        #: Freed small blocks by requested size, reused before calling malloc;
+        #: at most SPARE_MAX_SIZE * SPARE_PER_SIZE * 256 bytes are held. Only
+        #: over the plain C library (a substituted Native, as fault injection
+        #: uses, sees every call) and without debug checks (freed blocks go to
+        #: quarantine then) or an executable heap (no malloc'd blocks).
+        self.spare: Dict[int, List[int]] = {}
+        self.recycle = type(native) is Native and not self.checking and not self.executable
 
     # -- helpers -----------------------------------------------------------
     def _pages(self, size: int) -> int:
@@ -68,7 +87,11 @@ class GrowableHeap(Heap):
         length = self._pages(size)
         address = self.native.map(length, self.executable)
         if address:
-            self.large[address] = length
+            try:
+                self.large[address] = length
+            except MemoryError:  # Python's own memory ran out: refuse, leaking nothing.
+                self.native.unmap(address, length)
+                return 0
         return address
 
     def _malloc(self, size: int) -> int:
@@ -80,18 +103,40 @@ class GrowableHeap(Heap):
 
     # -- primitives ----------------------------------------------------------
     def alloc(self, size: int, zero: bool) -> int:
-        if self._is_large(size):
+        spare = self.spare.get(size)
+        if spare:
+            address = spare.pop()
+            if zero:
+                _memset(address, 0, size)
+            return address
+        if size >= self.large_from:
             address = self._map(size)
             if address and not zero:  # Fresh pages are already zero.
                 self.debug.fill_new(address, size)
-        else:
-            address = self._malloc(size)
-            if address:
-                self.new_contents(address, 0, size, zero)
+            return address
+        # _malloc inlined: this is the hot path of every small HeapAlloc.
+        need = size + self.tail_size
+        address = self.native.malloc(need or 1) or 0
+        if address:
+            if self.track_capacity:
+                self.capacity[address] = need
+            if zero:
+                _memset(address, 0, size)
+            elif self.debug:
+                self.new_contents(address, 0, size, False)
+            if need != size:
                 self.debug.write_tail(address, size)
         return address
 
     def release(self, address: int, size: int) -> None:
+        # Never a mapped block (one shrunk below the threshold stays mapped).
+        if size <= SPARE_MAX_SIZE and self.recycle and address not in self.large:
+            spare = self.spare.get(size)
+            if spare is None:
+                spare = self.spare[size] = []
+            if len(spare) < SPARE_PER_SIZE:
+                spare.append(address)
+                return
         length = self.large.pop(address, 0)
         if length:
             # Unmapped, not recycled: a stale pointer faults instead of reading
@@ -113,15 +158,29 @@ class GrowableHeap(Heap):
         if length is not None:
             need = self._pages(new)
             if need < length:
-                self.native.unmap(address + need, length - need)
-            elif need > length and not self.native.remap(address, length, need, False):
-                return False
+                if not self.native.unmap(address + need, length - need):
+                    return True  # Still shrunk for the caller; the pages stay the block's.
+            elif need > length:
+                if not self.native.remap(address, length, need, False):
+                    return False
+                self._fresh = (address, length)
             self.large[address] = need
             return True
+        if new <= old:
+            return True  # A shrink always fits: no need to ask the C library.
         need = new + self.debug.tail_size
         if self.track_capacity:
             return need <= self.capacity[address]
         return need <= self.native.usable_size(address, old)
+
+    def resize(self, address: int, old: int, new: int) -> int:
+        if new > old and address in self.large and self.native.has_mremap:
+            # One mremap with MAYMOVE grows in place when it can and moves the
+            # pages (no copy) when it cannot: no separate in-place attempt.
+            return self.move(address, old, new)
+        if self.resize_in_place(address, old, new):
+            return address
+        return self.move(address, old, new)
 
     def move(self, address: int, old: int, new: int) -> int:
         native = self.native
@@ -132,20 +191,32 @@ class GrowableHeap(Heap):
             if moved:
                 del self.large[address]
                 self.large[moved] = need
+                self._fresh = (moved, length)
                 return moved
         if length is not None or self._is_large(new) or self.quarantine is not None:
             # Copying move: the destination is of another kind, mremap is
             # missing, or the old block must go to quarantine, not to realloc.
-            moved = self._map(new) if self._is_large(new) else self._malloc(new)
+            mapped = self._is_large(new)
+            moved = self._map(new) if mapped else self._malloc(new)
             if moved:
                 _memmove(moved, address, min(old, new))
                 self.release(address, old)
+                if mapped:
+                    self._fresh = (moved, old)
             return moved
         moved = native.realloc(address, new + self.debug.tail_size) or 0
         if moved and self.track_capacity:
             del self.capacity[address]
             self.capacity[moved] = new + self.debug.tail_size
         return moved
+
+    def new_contents(self, address: int, start: int, end: int, zero: bool) -> None:
+        fresh, self._fresh = self._fresh, None
+        if zero and fresh is not None and fresh[0] == address:
+            # Past the offset the pages are fresh: zeroing them would only
+            # make a remapped block resident for nothing.
+            end = min(end, max(start, fresh[1]))
+        super().new_contents(address, start, end, zero)
 
     def block_intact(self, address: int, size: int) -> bool:
         return address in self.large or self.debug.tail_intact(address, size)
@@ -180,7 +251,16 @@ class GrowableHeap(Heap):
         return entries
 
     def largest_free(self) -> int:
+        self._drop_spares()  # Compacting gives the kept blocks back.
         return REGION_FREE
+
+    def _drop_spares(self) -> None:
+        spare, self.spare = self.spare, {}
+        free, capacity = self.native.free, self.capacity
+        for addresses in spare.values():
+            for address in addresses:
+                capacity.pop(address, None)
+                free(address)
 
     def committed(self) -> int:
         slack = sum(self.large.values())
@@ -192,8 +272,22 @@ class GrowableHeap(Heap):
     def destroy(self) -> None:
         native = self.native
         quarantine, self.quarantine = self.quarantine, None  # no fills on the way out
-        for address, size in self.blocks.items():
-            self.release(address, size)
+        self._drop_spares()
+        large = self.large
+        for address, length in large.items():
+            native.unmap(address, length)
+        # One tight loop of free calls: destroying a big heap costs what
+        # freeing its blocks one by one in C would.
+        free = native.free
+        if large:
+            for address in self.blocks:
+                if address not in large:
+                    free(address)
+        else:
+            for address in self.blocks:
+                free(address)
+        large.clear()
+        self.capacity.clear()
         self.blocks.clear()
         if quarantine is not None:
             for address, _ in quarantine.drain():

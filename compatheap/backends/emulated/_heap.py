@@ -54,6 +54,8 @@ class Heap:
     def __init__(self, native: Native, debug: DebugChecks, flags: int, handle: int) -> None:
         self.native = native
         self.debug = debug
+        #: ``bool(debug)`` once: DebugChecks.__bool__ is a Python call per use.
+        self.checking = bool(debug)
         self.flags = flags
         self.handle = handle
         self.lock: Any = _NoLock() if flags & HEAP_NO_SERIALIZE else threading.RLock()
@@ -74,6 +76,12 @@ class Heap:
 
     def resize_in_place(self, address: int, old: int, new: int) -> bool:
         raise NotImplementedError
+
+    def resize(self, address: int, old: int, new: int) -> int:
+        """Resize where moving is allowed: in place when possible, else move (0 on failure)."""
+        if self.resize_in_place(address, old, new):
+            return address
+        return self.move(address, old, new)
 
     def move(self, address: int, old: int, new: int) -> int:
         """A new block of ``new`` bytes holding the old contents; the old one is released."""

@@ -1,0 +1,76 @@
+"""Side-by-side timing: interleaved repetitions compared by their medians.
+
+Absolute times on a shared machine drift; a ratio of two medians taken in the
+same loop, round after round, does not (drift hits both sides alike).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import statistics
+import time
+from typing import Any, Callable, Dict, List, Optional
+
+#: One repetition of a case: runs it and returns the seconds it took (setup,
+#: when a case needs one per repetition, is left out of that figure).
+Case = Callable[[], float]
+
+
+def batch(fn: Callable[[], None]) -> Case:
+    """A case timing one call of ``fn``."""
+    clock = time.perf_counter
+
+    def run() -> float:
+        start = clock()
+        fn()
+        return clock() - start
+
+    return run
+
+
+def interleaved(cases: Dict[str, Case], rounds: int) -> Dict[str, float]:
+    """The median seconds of each case over ``rounds`` interleaved repetitions."""
+    times: Dict[str, List[float]] = {name: [] for name in cases}
+    for case in cases.values():  # one warm-up each: caches, lazy binding
+        case()
+    for _ in range(rounds):
+        for name, case in cases.items():
+            times[name].append(case())
+    return {name: statistics.median(values) for name, values in times.items()}
+
+
+def _bind(lib: Any, name: str, restype: Any, argtypes: List[Any]) -> Any:
+    func: Any = type(getattr(lib, name))((name, lib))  # private: argtypes are ours
+    func.restype, func.argtypes = restype, argtypes
+    return func
+
+
+class RawLibc:
+    """The C library bound the way a careful ctypes user binds it: argtypes set."""
+
+    def __init__(self) -> None:
+        libc = ctypes.CDLL(None)
+        vp, sz = ctypes.c_void_p, ctypes.c_size_t
+        self.malloc = _bind(libc, "malloc", vp, [sz])
+        self.free = _bind(libc, "free", None, [vp])
+        self.realloc = _bind(libc, "realloc", vp, [vp, sz])
+        self.memmove = ctypes.memmove
+        self.memset = ctypes.memset
+
+
+def raw_libc() -> Optional[RawLibc]:
+    """The C library, or None where there is none (Windows)."""
+    try:
+        return RawLibc()
+    except (OSError, TypeError, AttributeError):
+        return None
+
+
+def resident_bytes() -> Optional[int]:
+    """Resident memory of this process, where /proc tells it."""
+    try:
+        with open("/proc/self/statm") as statm:
+            return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError, AttributeError):
+        return None

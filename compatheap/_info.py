@@ -1,0 +1,89 @@
+"""``compatheap info``: what compatheap will do on this machine, and why."""
+
+from __future__ import annotations
+
+import json
+import mmap
+import platform
+import sys
+from typing import Any, Dict, List
+
+from ._constants import MEMORY_ALLOCATION_ALIGNMENT
+
+
+def _fallbacks(backend: Any) -> Dict[str, str]:
+    native = getattr(backend, "native", None)
+    if native is None:
+        na = "not used (the real kernel32 heap)"
+        return {"mremap": na, "malloc_usable_size": na}
+    mremap = (
+        "available: large blocks grow and shrink in place"
+        if native.has_mremap
+        else "fallback: large blocks that grow are copied to a new mapping"
+    )
+    usable = (
+        f"available as {native.usable_size_name}()"
+        if native.has_usable_size
+        else "fallback: each block's capacity is recorded by the emulation"
+    )
+    return {"mremap": mremap, "malloc_usable_size": usable}
+
+
+def gather() -> Dict[str, Any]:
+    """Everything ``compatheap info`` shows, as plain data."""
+    import compatheap
+    from compatheap import backends
+    from compatheap.backends.emulated._heap import LARGE_THRESHOLD
+
+    settings = compatheap.settings
+    backend = compatheap.backend
+    native = getattr(backend, "native", None)
+    available: List[Dict[str, Any]] = []
+    for name in backends.NAMES:
+        ok, why = backends.probe(name)
+        available.append({"name": name, "available": ok, "reason": why})
+    return {
+        "compatheap": compatheap.__version__,
+        "platform": platform.platform(),
+        "python": f"{platform.python_implementation()} {platform.python_version()}",
+        "backend": {"name": backend.name, "source": settings.backend_source, "reason": compatheap.backend_reason},
+        "backends": available,
+        "config_file": {"path": str(settings.config_path), "exists": settings.config_exists},
+        "debug_checks": {"enabled": sorted(settings.debug), "source": settings.debug_source},
+        "memory_allocation_alignment": MEMORY_ALLOCATION_ALIGNMENT,
+        "page_size": native.page_size if native is not None else mmap.PAGESIZE,
+        "large_block_threshold": LARGE_THRESHOLD,
+        "fallbacks": _fallbacks(backend),
+    }
+
+
+def format_text(info: Dict[str, Any]) -> str:
+    backend = info["backend"]
+    lines = [
+        f"compatheap {info['compatheap']} on {info['platform']} ({info['python']})",
+        f"backend:          {backend['name']} ({backend['reason']})",
+        "backends:",
+    ]
+    for entry in info["backends"]:
+        state = "available" if entry["available"] else "unavailable"
+        lines.append(f"  {entry['name']:<15} {state}: {entry['reason']}")
+    config = info["config_file"]
+    debug = info["debug_checks"]
+    checks = ", ".join(debug["enabled"]) if debug["enabled"] else "off"
+    lines += [
+        f"config file:      {config['path']} ({'exists' if config['exists'] else 'not present'})",
+        f"debug checks:     {checks} (from {debug['source']})",
+        f"MEMORY_ALLOCATION_ALIGNMENT: {info['memory_allocation_alignment']}",
+        f"page size:        {info['page_size']}",
+        f"large blocks:     from {info['large_block_threshold']:#x} bytes up",
+        "capabilities:",
+    ]
+    for name, state in info["fallbacks"].items():
+        lines.append(f"  {name:<19} {state}")
+    return "\n".join(lines)
+
+
+def main(as_json: bool) -> int:
+    info = gather()
+    sys.stdout.write((json.dumps(info, indent=2) if as_json else format_text(info)) + "\n")
+    return 0

@@ -1,0 +1,51 @@
+"""Startup errors of the ``compatheap`` command: one line and exit status 2.
+
+``python -m compatheap`` and the ``compatheap`` script both import the package,
+which reads the config file, before the command's own code runs. A bad config
+file must still give the command's one-line error, not a traceback, while a
+program that imports compatheap keeps getting the exception.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import NoReturn, Sequence
+
+EXIT_STARTUP = 2
+
+
+def _runs_as_module(orig_argv: Sequence[str]) -> bool:
+    # ``python [options] -m compatheap ...`` (also ``-mcompatheap``); the
+    # interpreter's own options come first.
+    for i, arg in enumerate(orig_argv[1:], start=1):
+        if arg == "-m":
+            return i + 1 < len(orig_argv) and orig_argv[i + 1] == "compatheap"
+        if arg.startswith("-m"):
+            return arg[2:] == "compatheap"
+        if arg in ("-c",) or not arg.startswith("-"):
+            return False
+    return False
+
+
+def launched_as_command() -> bool:
+    """Whether this process is the ``compatheap`` command starting up."""
+    orig_argv = getattr(sys, "orig_argv", None)  # 3.10+
+    if orig_argv is not None and _runs_as_module(orig_argv):
+        return True
+    if orig_argv is None and sys.argv[:1] == ["-m"]:  # 3.9, while runpy imports the package
+        return True
+    script = os.path.basename(sys.argv[0]) if sys.argv else ""
+    return script.lower() in ("compatheap", "compatheap.exe", "compatheap-script.py")
+
+
+def exit_if_command(error: Exception) -> None:
+    """In the command, print ``error`` on one line and exit 2; elsewhere return."""
+    if launched_as_command():
+        fail(error)
+
+
+def fail(error: Exception) -> NoReturn:
+    message = " ".join(str(error).split())
+    print(f"compatheap: error: {message}", file=sys.stderr)
+    raise SystemExit(EXIT_STARTUP)

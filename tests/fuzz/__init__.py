@@ -1,0 +1,1 @@
+"""Fuzzing machinery: a model of the heaps, its drivers, and the atheris target."""

@@ -1,0 +1,89 @@
+"""``compatheap info`` and the command's one-line startup errors."""
+
+from __future__ import annotations
+
+import ctypes
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from compatheap import backends
+from compatheap.backends.emulated._heap import LARGE_THRESHOLD
+
+from .test_legacy import run_command
+
+
+def test_info_json_describes_this_machine(config_file: Path) -> None:
+    config_file.write_text('debug = ["tail"]\n')
+    result = run_command(["info", "--json"], env={"COMPATHEAP_CONFIG": str(config_file)})
+    assert result.returncode == 0, result.stderr
+    info = json.loads(result.stdout)
+    assert info["backend"]["name"] == "emulated" and info["backend"]["source"] == "default"
+    assert [b["name"] for b in info["backends"]] == list(backends.NAMES)
+    for entry in info["backends"]:
+        assert entry["available"] == backends.probe(entry["name"])[0]
+        assert entry["reason"] == backends.probe(entry["name"])[1]
+    assert info["config_file"] == {"path": str(config_file), "exists": True}
+    assert info["debug_checks"] == {"enabled": ["tail"], "source": "config file"}
+    assert info["memory_allocation_alignment"] == 2 * ctypes.sizeof(ctypes.c_void_p)
+    assert info["large_block_threshold"] == LARGE_THRESHOLD
+    assert info["page_size"] > 0 and info["page_size"] & (info["page_size"] - 1) == 0
+    assert "available" in info["fallbacks"]["mremap"] or "fallback" in info["fallbacks"]["mremap"]
+
+
+def test_info_text_names_the_choice_and_its_reason(tmp_path: Path) -> None:
+    missing = tmp_path / "none.toml"
+    result = run_command(
+        ["info"], env={"COMPATHEAP_CONFIG": str(missing), "COMPATHEAP_BACKEND": "emulated", "COMPATHEAP_DEBUG": "free"}
+    )
+    assert result.returncode == 0, result.stderr
+    text = result.stdout
+    assert "backend:          emulated (environment asked for 'emulated')" in text
+    assert f"{missing} (not present)" in text
+    assert "debug checks:     free (from environment)" in text
+    assert "MEMORY_ALLOCATION_ALIGNMENT" in text and "mremap" in text and "malloc_usable_size" in text
+
+
+@pytest.mark.parametrize("command", [["info"], ["info", "--json"], ["run", "x.py"], ["conformance"], ["--help"]])
+def test_bad_config_file_is_one_line_naming_file_and_line(config_file: Path, command: list) -> None:
+    config_file.write_text('backend = "emulated"\n\ndebug = [tail]\n')
+    result = run_command(command, env={"COMPATHEAP_CONFIG": str(config_file)})
+    assert result.returncode == 2
+    assert result.stdout == ""
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1, result.stderr
+    assert str(config_file) in lines[0] and "line 3" in lines[0]
+    assert "Traceback" not in result.stderr
+
+
+def test_console_script_reports_bad_config_in_one_line(config_file: Path) -> None:
+    script = Path(sys.executable).parent / ("compatheap.exe" if os.name == "nt" else "compatheap")
+    if not script.exists():
+        pytest.skip("the compatheap script is not installed next to this Python (tox -e py installs it)")
+    config_file.write_text("backend = [\n")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("COMPATHEAP_")}
+    env["COMPATHEAP_CONFIG"] = str(config_file)
+    result = subprocess.run([str(script), "info"], capture_output=True, text=True, env=env, timeout=120)
+    assert result.returncode == 2
+    assert len(result.stderr.splitlines()) == 1 and str(config_file) in result.stderr
+
+
+def test_unavailable_backend_is_one_line() -> None:
+    missing = [n for n in backends.NAMES if not backends.probe(n)[0]]
+    if not missing:
+        pytest.skip("every backend runs here")
+    result = run_command(["info"], env={"COMPATHEAP_BACKEND": missing[0]})
+    assert result.returncode == 2
+    assert len(result.stderr.splitlines()) == 1 and missing[0] in result.stderr
+
+
+def test_importing_still_raises_for_programs(config_file: Path) -> None:
+    from .conftest import run_python
+
+    config_file.write_text("debug = [tail]\n")
+    result = run_python("import compatheap", {"COMPATHEAP_CONFIG": str(config_file)})
+    assert result.returncode == 1 and "ConfigError" in result.stderr and "Traceback" in result.stderr

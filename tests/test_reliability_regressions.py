@@ -1,0 +1,130 @@
+"""Regression tests for the defects the reliability campaigns found.
+
+Each crash case runs in a child process: a regression must fail the test,
+not kill the run.
+"""
+
+from __future__ import annotations
+
+from compatheap import ERROR_NOT_ENOUGH_MEMORY
+from compatheap.backends.emulated import EmulatedBackend
+from compatheap.backends.emulated._faulty import FaultyNative
+from tests.conftest import run_python
+
+WILD_POINTER_OBJECTS = r"""
+import ctypes
+from compatheap import ERROR_NOACCESS, HEAP_SUMMARY, PROCESS_HEAP_ENTRY
+from compatheap.backends.emulated import EmulatedBackend
+k32 = EmulatedBackend()
+heap = k32.HeapCreate(0, 0, 0)
+freed = k32.HeapAlloc(heap, 0, 0x200000)
+k32.HeapFree(heap, 0, freed)  # unmapped now
+results = []
+for address in (8, 0xDEAD0000, freed):
+    for call in (
+        lambda: k32.HeapWalk(heap, ctypes.cast(address, ctypes.POINTER(PROCESS_HEAP_ENTRY))),
+        lambda: k32.HeapSummary(heap, 0, ctypes.cast(address, ctypes.POINTER(HEAP_SUMMARY))),
+        lambda: k32.GetProcessHeaps(64, ctypes.cast(address, ctypes.POINTER(ctypes.c_void_p))),
+    ):
+        results.append((call(), k32.GetLastError()))
+    value = ctypes.c_uint32()
+    k32.HeapQueryInformation(heap, 0, ctypes.byref(value), 4, ctypes.cast(address, ctypes.POINTER(ctypes.c_size_t)))
+# A pointer into a buffer too small for the structure: refused, nothing written past it.
+small = ctypes.create_string_buffer(8)
+guard = ctypes.create_string_buffer(b"\x5a" * 64)
+results.append((k32.HeapWalk(heap, ctypes.cast(small, ctypes.POINTER(PROCESS_HEAP_ENTRY))), k32.GetLastError()))
+assert results == [(0, ERROR_NOACCESS)] * 10, results
+assert small.raw == bytes(8) and guard.raw == b"\x5a" * 64 + b"\0"
+# A pointer object into a live block still works: that memory is the heap's own.
+block = k32.HeapAlloc(heap, 8, 64)  # HEAP_ZERO_MEMORY: lpData NULL starts a walk
+assert k32.HeapWalk(heap, ctypes.cast(block, ctypes.POINTER(PROCESS_HEAP_ENTRY))) == 1
+print("ok")
+"""
+
+
+def test_pointer_objects_to_wild_addresses_are_refused() -> None:
+    """HeapWalk/HeapSummary/GetProcessHeaps/HeapQueryInformation through ``cast(address, POINTER(T))``.
+
+    Found by the stateful fuzzer: a ctypes pointer cast from a bare address was
+    trusted like one to a live structure, and written through (segfault, or a
+    write into freed memory). Now only memory a pointer keeps alive, or a live
+    heap block, is written.
+    """
+    proc = run_python(WILD_POINTER_OBJECTS)
+    assert proc.returncode == 0 and proc.stdout.strip() == "ok", proc.stderr[-2000:]
+
+
+SHRUNK_LARGE_BLOCK = r"""
+from compatheap.backends.emulated import EmulatedBackend
+k32 = EmulatedBackend()
+heap = k32.HeapCreate(0, 0, 0)
+for size in (1, 127, 256):
+    block = k32.HeapAlloc(heap, 0, 0x120000)
+    block = k32.HeapReAlloc(heap, 0, block, size)  # stays mapped, now small
+    assert k32.HeapFree(heap, 0, block)
+    again = k32.HeapAlloc(heap, 0, size)
+    assert again and k32.HeapFree(heap, 0, again)
+assert k32.HeapDestroy(heap)
+print("ok")
+"""
+
+
+def test_large_block_shrunk_small_is_not_recycled_as_malloc_memory() -> None:
+    """Found by the atheris campaign: a mapped block shrunk to a small size was put on the
+    malloc spare list when freed, and ``free()``d at HeapDestroy (segfault)."""
+    proc = run_python(SHRUNK_LARGE_BLOCK)
+    assert proc.returncode == 0 and proc.stdout.strip() == "ok", proc.stderr[-2000:]
+
+
+def test_heap_create_leaks_nothing_when_trimming_fails() -> None:
+    """Found by fault injection: a refused trim of the aligned reservation leaked the mapping."""
+    for nth in (1, 2):
+        native = FaultyNative(nth, only=("_munmap",))
+        k32 = EmulatedBackend(native=native)
+        for maximum in (0, 0x100000):
+            heap = k32.HeapCreate(0, 0, maximum)
+            if heap:
+                assert k32.HeapDestroy(heap)
+        assert native.injected == 1
+        assert native.leaks() == []
+
+
+def test_shrinking_a_large_block_survives_a_refused_unmap() -> None:
+    """Found by fault injection: the unmapped tail was forgotten even when munmap refused."""
+    native = FaultyNative(only=("_munmap",))
+    k32 = EmulatedBackend(native=native)
+    heap = k32.HeapCreate(0, 0, 0)
+    block = k32.HeapAlloc(heap, 0, 0x300000)
+    native.fail_at = native.calls + 1
+    assert k32.HeapReAlloc(heap, 0, block, 0x100000) == block
+    assert native.injected == 1
+    assert k32.HeapFree(heap, 0, block) and k32.HeapDestroy(heap)
+    assert native.leaks() == []
+
+
+def test_process_heap_creation_failure_is_clean() -> None:
+    """GetProcessHeap under exhaustion: NULL and ERROR_NOT_ENOUGH_MEMORY, not a MemoryError."""
+    native = FaultyNative(1, persistent=True)
+    k32 = EmulatedBackend(native=native)
+    assert k32.GetProcessHeap() is None
+    assert k32.GetLastError() == ERROR_NOT_ENOUGH_MEMORY
+    native.fail_at = None
+    assert k32.GetProcessHeap()
+
+
+def test_null_pointer_objects_convert_to_null() -> None:
+    """Found by the atheris campaign: ``c_void_p(None)`` converted to a garbage address
+    (the conversion callback returned None, leaving the C result undefined)."""
+    import ctypes
+
+    from compatheap._args import pointer_arg
+
+    for _ in range(50):
+        assert pointer_arg(ctypes.c_void_p(None), 1) == 0
+        assert pointer_arg(ctypes.c_void_p(), 1) == 0
+    k32 = EmulatedBackend()
+    heap = k32.HeapCreate(0, 0, 0)
+    assert k32.HeapFree(heap, 0, ctypes.c_void_p()) == 1  # freeing NULL succeeds
+    block = k32.HeapAlloc(ctypes.c_void_p(heap), 0, 8)
+    assert block and k32.HeapFree(ctypes.c_void_p(heap), 0, ctypes.c_void_p(block)) == 1
+    assert k32.HeapDestroy(heap)
