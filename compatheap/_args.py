@@ -88,7 +88,14 @@ def buffer_arg(value: Any, position: int, ptr_type: Optional[Any] = None) -> Tup
         return 0, 0
     target: Any = getattr(value, "_obj", None)  # byref(obj[, offset])
     if target is not None and isinstance(target, _CDATA):
-        return address, ctypes.sizeof(target) - (address - ctypes.addressof(target))
+        start = ctypes.addressof(target)
+        if address >= start:
+            return address, ctypes.sizeof(target) - (address - start)
+        # A negative offset points before the object: only an enclosing one
+        # (the structure or array it is a field of) can vouch for that memory.
+        while target._b_base_ is not None:
+            target = target._b_base_
+        return address, _kept_room(target, address, 0)
     if isinstance(value, ctypes._Pointer):
         # Only memory the pointer keeps alive vouches for an extent: a pointer
         # cast from a bare address (or into a smaller buffer) does not.

@@ -17,13 +17,16 @@ EXIT_STARTUP = 2
 
 def _runs_as_module(orig_argv: Sequence[str]) -> bool:
     # ``python [options] -m compatheap ...`` (also ``-mcompatheap``); the
-    # interpreter's own options come first.
-    for i, arg in enumerate(orig_argv[1:], start=1):
+    # interpreter's own options come first, -W and -X with a separate value.
+    args = iter(orig_argv[1:])
+    for arg in args:
         if arg == "-m":
-            return i + 1 < len(orig_argv) and orig_argv[i + 1] == "compatheap"
+            return next(args, None) == "compatheap"
         if arg.startswith("-m"):
             return arg[2:] == "compatheap"
-        if arg in ("-c",) or not arg.startswith("-"):
+        if arg in ("-W", "-X"):
+            next(args, None)
+        elif arg == "-c" or not arg.startswith("-"):
             return False
     return False
 

@@ -102,6 +102,16 @@ class Block:
                 return item.tobytes() if isinstance(item, memoryview) else int(item)
 
     def __setitem__(self, index: Union[int, slice], value: Any) -> None:
+        if isinstance(index, slice):
+            # The source's buffer is taken before our lock: a Block source
+            # (3.12+) exports through __buffer__, which takes its heap's lock,
+            # and that lock is not re-entrant (``a[:] = b``, same heap).
+            with memoryview(value) as source:
+                self._store(index, source)
+        else:
+            self._store(index, value)
+
+    def _store(self, index: Union[int, slice], value: Any) -> None:
         with self._heap._lock:
             self._check()
             with _raw_view(self._address, self._size) as view:
@@ -122,14 +132,20 @@ class Block:
             # The export goes through __buffer__, which records the underlying
             # view; every view derived from the one returned keeps it exported.
             view = memoryview(self)  # type: ignore[arg-type,unused-ignore]
-        else:
             with self._heap._lock:
-                self._check()
-                view = _raw_view(self._address, self._size)
+                self._track(view)
+            return view
         with self._heap._lock:
-            self._views = [ref for ref in self._views if ref() is not None]
-            self._views.append(weakref.ref(view))
+            self._check()
+            view = _raw_view(self._address, self._size)
+            # Recorded in the same locked section: a free in between would
+            # not know this view and leave it pointing at freed memory.
+            self._track(view)
         return view
+
+    def _track(self, view: memoryview) -> None:
+        self._views = [ref for ref in self._views if ref() is not None]
+        self._views.append(weakref.ref(view))
 
     def __buffer__(self, flags: int) -> memoryview:
         # Python 3.12+: memoryview(block). The raw view returned here stays

@@ -10,6 +10,7 @@ from types import TracebackType
 from typing import Any, Dict, Iterator, List, NamedTuple, Optional, Type
 
 from ._constants import (
+    ERROR_NO_MORE_ITEMS,
     HEAP_CREATE_ENABLE_EXECUTE,
     HEAP_NO_SERIALIZE,
     HEAP_REALLOC_IN_PLACE_ONLY,
@@ -329,7 +330,7 @@ class Heap:
                     HeapEntry(entry.lpData or 0, entry.cbData, entry.cbOverhead, entry.iRegionIndex, entry.wFlags)
                 )
             code = self._api.GetLastError()
-        if code != 259:  # ERROR_NO_MORE_ITEMS ends a complete walk
+        if code != ERROR_NO_MORE_ITEMS:  # what ends a complete walk
             raise HeapError.from_last_error(f"HeapWalk({self._handle:#x})", code)
         return iter(entries)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 from pathlib import Path
+from typing import List
 
 import pytest
 
@@ -76,3 +77,22 @@ def test_plugin_gives_heap_backend_fixture(pytester: pytest.Pytester) -> None:
     # Installed, the entry point loads it; in a bare checkout, name it.
     result = pytester.runpytest("-v") if installed else pytester.runpytest("-p", "compatheap.pytest_plugin", "-v")
     result.assert_outcomes(passed=len(backends.available()))
+
+
+@pytest.mark.parametrize(
+    "argv, expected",
+    [
+        (["python", "-m", "compatheap", "info"], True),
+        (["python", "-mcompatheap"], True),
+        (["python", "-X", "dev", "-W", "ignore", "-m", "compatheap"], True),
+        (["python", "-Wignore", "-I", "-m", "compatheap"], True),
+        (["python", "-X", "dev", "-m", "other"], False),
+        (["python", "-c", "import compatheap", "-m", "compatheap"], False),
+        (["python", "script.py", "-m", "compatheap"], False),
+    ],
+)
+def test_module_launch_is_recognised_past_interpreter_options(argv: List[str], expected: bool) -> None:
+    """``python -X dev -m compatheap`` is the command too: a bad config is one line there."""
+    from compatheap._launch import _runs_as_module
+
+    assert _runs_as_module(argv) is expected

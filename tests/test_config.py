@@ -63,6 +63,13 @@ def test_invalid_toml_names_file_and_line(config_file: Path) -> None:
     assert "\n" not in message
 
 
+def test_binary_config_file_is_a_config_error(config_file: Path) -> None:
+    config_file.write_bytes(b'\xff\xfebackend = "emulated"\n')
+    with pytest.raises(ConfigError, match="not UTF-8") as info:
+        _config.load({"COMPATHEAP_CONFIG": str(config_file)})
+    assert str(config_file) in str(info.value)
+
+
 @pytest.mark.parametrize("text", ["backend = 3\n", 'colour = "red"\n'])
 def test_wrong_settings_are_refused(config_file: Path, text: str) -> None:
     config_file.write_text(text)

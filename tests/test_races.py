@@ -247,3 +247,37 @@ def test_raw_buffer_freed_mid_call_is_never_written() -> None:
     assert emu.HeapDestroy(heap)
     campaigns.record("races", raw_buffer_calls=written + noaccess)
     assert noaccess > 0
+
+
+def test_raw_buffer_call_does_not_wait_for_another_heaps_lock() -> None:
+    """HeapLock on one heap holds up only calls on that heap's memory.
+
+    The output buffer below is a bare address (a pointer cast from an int) in a
+    block of ``mine``; ``theirs`` is locked by another thread the whole time.
+    """
+    emu = EmulatedBackend()
+    theirs, mine = emu.HeapCreate(0, 0, 0), emu.HeapCreate(0, 0, 0)
+    target = emu.HeapAlloc(mine, HEAP_ZERO_MEMORY, ctypes.sizeof(PROCESS_HEAP_ENTRY))
+    entry = ctypes.cast(target, ctypes.POINTER(PROCESS_HEAP_ENTRY))
+    locked, release = threading.Event(), threading.Event()
+
+    def holder() -> None:
+        assert emu.HeapLock(theirs)
+        locked.set()
+        release.wait(TIMEOUT)
+        assert emu.HeapUnlock(theirs)
+
+    lock_thread = threading.Thread(target=holder, daemon=True)
+    lock_thread.start()
+    assert locked.wait(TIMEOUT)
+    walked: List[int] = []
+    walker = threading.Thread(target=lambda: walked.append(emu.HeapWalk(mine, entry)), daemon=True)
+    walker.start()
+    walker.join(10)
+    stalled = walker.is_alive()
+    release.set()
+    walker.join(TIMEOUT)
+    lock_thread.join(TIMEOUT)
+    assert not stalled, "HeapWalk on one heap waited for HeapLock on another"
+    assert walked == [1] and entry.contents.lpData == mine
+    assert emu.HeapDestroy(theirs) and emu.HeapDestroy(mine)

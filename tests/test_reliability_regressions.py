@@ -128,3 +128,63 @@ def test_null_pointer_objects_convert_to_null() -> None:
     block = k32.HeapAlloc(ctypes.c_void_p(heap), 0, 8)
     assert block and k32.HeapFree(ctypes.c_void_p(heap), 0, ctypes.c_void_p(block)) == 1
     assert k32.HeapDestroy(heap)
+
+
+NEGATIVE_BYREF_OFFSET = r"""
+import ctypes
+from compatheap import ERROR_NOACCESS, HeapCompatibilityInformation, PROCESS_HEAP_ENTRY
+from compatheap.backends.emulated import EmulatedBackend
+k32 = EmulatedBackend()
+heap = k32.HeapCreate(0, 0, 0)
+# byref(obj, -n) points before obj: refused, nothing written there.
+lone = (ctypes.c_uint32 * 1)(7)
+assert k32.HeapQueryInformation(heap, HeapCompatibilityInformation, ctypes.byref(lone, -16), 4, None) == 0
+assert k32.GetLastError() == ERROR_NOACCESS
+entry = PROCESS_HEAP_ENTRY()
+assert k32.HeapWalk(heap, ctypes.byref(entry, -8)) == 0 and k32.GetLastError() == ERROR_NOACCESS
+# Before a field but inside the structure holding it: that memory is the caller's.
+class Pair(ctypes.Structure):
+    _fields_ = [("head", ctypes.c_uint32 * 4), ("tail", ctypes.c_uint32 * 1)]
+pair = Pair((1, 2, 3, 4), (5,))
+assert k32.HeapQueryInformation(heap, HeapCompatibilityInformation, ctypes.byref(pair.tail, -16), 4, None) == 1
+assert list(pair.head) == [0, 2, 3, 4] and pair.tail[0] == 5
+print("ok")
+"""
+
+
+def test_negative_byref_offsets_are_not_trusted() -> None:
+    """``byref(obj, -n)`` was given the extent ``sizeof(obj) + n``: the emulation
+    wrote before the object, into memory nothing vouched for."""
+    proc = run_python(NEGATIVE_BYREF_OFFSET)
+    assert proc.returncode == 0 and proc.stdout.strip() == "ok", proc.stderr[-2000:]
+
+
+def test_destroying_a_locked_heap_wakes_its_waiters() -> None:
+    """HeapDestroy by the thread holding HeapLock lets blocked callers fail cleanly.
+
+    The handle is gone afterwards, so no HeapUnlock could release the lock:
+    destroying must drop it, or a thread waiting in HeapAlloc would hang forever.
+    """
+    import threading
+
+    from compatheap import ERROR_INVALID_HANDLE
+
+    k32 = EmulatedBackend()
+    heap = k32.HeapCreate(0, 0, 0)
+    assert k32.HeapLock(heap) and k32.HeapLock(heap)  # held twice, as nested code does
+    started, outcome = threading.Event(), []
+
+    def waiter() -> None:
+        started.set()
+        outcome.append((k32.HeapAlloc(heap, 0, 16), k32.GetLastError()))
+
+    thread = threading.Thread(target=waiter)
+    thread.start()
+    assert started.wait(5)
+    thread.join(0.2)
+    assert thread.is_alive(), "HeapAlloc did not wait for the locked heap"
+    assert k32.HeapDestroy(heap)
+    thread.join(5)
+    assert not thread.is_alive(), "a caller still waits on a destroyed heap"
+    assert outcome == [(None, ERROR_INVALID_HANDLE)]
+    assert not k32.HeapUnlock(heap)

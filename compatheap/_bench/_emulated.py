@@ -12,8 +12,9 @@ import tracemalloc
 from typing import Any, Callable, Dict, List, Optional
 
 from .._constants import HEAP_ZERO_MEMORY
+from ..conformance._support import resident_bytes
 from ._figures import Figure, Scale
-from ._timing import RawLibc, batch, interleaved, resident_bytes
+from ._timing import RawLibc, batch, interleaved
 
 _BLOCK = 48
 #: Room for figure 4's fragmented heap (two chunks of 64 bytes per live block).

@@ -7,7 +7,6 @@ same loop, round after round, does not (drift hits both sides alike).
 from __future__ import annotations
 
 import ctypes
-import os
 import statistics
 import time
 from typing import Any, Callable, Dict, List, Optional
@@ -64,13 +63,4 @@ def raw_libc() -> Optional[RawLibc]:
     try:
         return RawLibc()
     except (OSError, TypeError, AttributeError):
-        return None
-
-
-def resident_bytes() -> Optional[int]:
-    """Resident memory of this process, where /proc tells it."""
-    try:
-        with open("/proc/self/statm") as statm:
-            return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
-    except (OSError, ValueError, IndexError, AttributeError):
         return None

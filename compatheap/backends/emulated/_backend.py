@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import ctypes
 import threading
-from typing import Any, Callable, Dict, FrozenSet, Iterable, Optional, Tuple, TypeVar
+from typing import Any, Callable, Dict, FrozenSet, Iterable, Optional, Tuple, Type, TypeVar
 
 from ..._args import buffer_arg, dword_arg, pointer_arg, size_arg
 from ..._config import Settings
@@ -39,6 +39,7 @@ from ._realloc import heap_realloc
 
 _NO_LOCK = _NoLock()
 _T = TypeVar("_T")
+_S = TypeVar("_S", bound=ctypes.Structure)
 _P_ENTRY = ctypes.POINTER(PROCESS_HEAP_ENTRY)
 _P_SUMMARY = ctypes.POINTER(HEAP_SUMMARY)
 _P_SIZE = ctypes.POINTER(ctypes.c_size_t)
@@ -162,7 +163,9 @@ class EmulatedBackend(HeapBackend):
         heap = self._live(hHeap)
         if heap is None or heap is self._process_heap:
             return self._false(ERROR_INVALID_HANDLE)
-        with heap.lock:
+        lock = heap.lock
+        lock.acquire()
+        try:
             # Unregister first: from here on other threads see an invalid handle.
             # Whoever takes it out of the registry destroys it, exactly once, even
             # on a HEAP_NO_SERIALIZE heap, whose lock does not exclude anyone.
@@ -172,6 +175,17 @@ class EmulatedBackend(HeapBackend):
                 heap.alive = False
                 del self._heaps[heap.handle]
             heap.destroy()
+        finally:
+            if heap.alive or isinstance(lock, _NoLock):
+                lock.release()
+            else:
+                # Drop every hold this thread has, HeapLock's included: the handle
+                # is gone, so no HeapUnlock could, and waiters must wake to fail.
+                try:
+                    while True:
+                        lock.release()
+                except RuntimeError:
+                    pass
         return 1
 
     # -- blocks --------------------------------------------------------------
@@ -194,6 +208,7 @@ class EmulatedBackend(HeapBackend):
                     heap.blocks[address] = size
                 except MemoryError:  # Python's own memory ran out: the block goes back.
                     heap.release(address, size)
+                    heap._walk_cache = None  # A fixed heap's free index changed twice.
                 else:
                     heap.allocated += size
                     heap._walk_cache = None
@@ -295,16 +310,9 @@ class EmulatedBackend(HeapBackend):
         address, room = buffer_arg(lpEntry, 2, _P_ENTRY)
         if heap is None or not heap.alive:
             return self._false(ERROR_INVALID_HANDLE)
-        if not address or (room is not None and room < ctypes.sizeof(PROCESS_HEAP_ENTRY)):
+        entry = self._out_struct(PROCESS_HEAP_ENTRY, address, room)
+        if entry is None:
             return self._false(ERROR_NOACCESS)
-        if room is None:
-            # A bare address: work on a copy, touched only while it is a live block.
-            raw = self._read_raw(address, ctypes.sizeof(PROCESS_HEAP_ENTRY))
-            if raw is None:
-                return self._false(ERROR_NOACCESS)
-            entry = PROCESS_HEAP_ENTRY.from_buffer_copy(raw)
-        else:
-            entry = PROCESS_HEAP_ENTRY.from_address(address)
         with heap.lock:
             if not heap.alive:
                 return self._false(ERROR_INVALID_HANDLE)
@@ -335,15 +343,9 @@ class EmulatedBackend(HeapBackend):
         address, room = buffer_arg(lpSummary, 3, _P_SUMMARY)
         if heap is None or not heap.alive:
             return self._false(ERROR_INVALID_HANDLE)
-        if not address or (room is not None and room < ctypes.sizeof(HEAP_SUMMARY)):
+        summary = self._out_struct(HEAP_SUMMARY, address, room)
+        if summary is None:
             return self._false(ERROR_NOACCESS)
-        if room is None:
-            raw = self._read_raw(address, ctypes.sizeof(HEAP_SUMMARY))
-            if raw is None:
-                return self._false(ERROR_NOACCESS)
-            summary = HEAP_SUMMARY.from_buffer_copy(raw)
-        else:
-            summary = HEAP_SUMMARY.from_address(address)
         if summary.cb != ctypes.sizeof(HEAP_SUMMARY):
             return self._false(ERROR_INVALID_PARAMETER)
         with heap.lock:
@@ -446,20 +448,38 @@ class EmulatedBackend(HeapBackend):
         A bare integer address carries no extent; touching it is only safe where
         the emulation itself handed out the memory, and only while that block
         stays live: the access runs under the block's heap lock, so no other
-        thread frees the block in between. One lock at a time, so no deadlock.
+        thread frees the block in between. Only that heap is locked: one that
+        another thread holds with HeapLock must not stall (or deadlock) a call
+        whose buffer lies elsewhere.
         """
         with self._registry_lock:
             heaps = list(self._heaps.values())
         end = address + length
         for heap in heaps:
+            # Found unlocked (a dict copy is atomic under the GIL; iterating the
+            # live dict is not), then confirmed under the lock.
+            start = next((s for s, n in heap.blocks.copy().items() if s <= address and end <= s + n), None)
+            if start is None:
+                continue
             with heap.lock:
-                if not heap.alive:
-                    continue
-                # A copy: an unserialised heap may change under us.
-                for start, size in heap.blocks.copy().items():
-                    if start <= address and end <= start + size:
-                        return access()
+                size = heap.blocks.get(start)
+                if heap.alive and size is not None and end <= start + size:
+                    return access()
         return None
+
+    def _out_struct(self, cls: Type[_S], address: int, room: Optional[int]) -> Optional[_S]:
+        """The caller's output structure, or None when it cannot be reached.
+
+        With a known extent it is used in place; a bare address is only read
+        (and later written back with :meth:`_write_raw`) while it lies in a
+        live block, so the call works on a copy.
+        """
+        if not address or (room is not None and room < ctypes.sizeof(cls)):
+            return None
+        if room is not None:
+            return cls.from_address(address)
+        raw = self._read_raw(address, ctypes.sizeof(cls))
+        return None if raw is None else cls.from_buffer_copy(raw)
 
     def _read_raw(self, address: int, length: int) -> Optional[bytes]:
         return self._in_live_block(address, length, lambda: ctypes.string_at(address, length))

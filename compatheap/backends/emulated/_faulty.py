@@ -28,8 +28,6 @@ FAILURE_VALUES: Dict[str, Any] = {
     "realloc": None,
     "_mmap": _MAP_FAILED,
     "_mremap": _MAP_FAILED,
-    "_mprotect": -1,
-    "_madvise": -1,
     "_munmap": -1,
 }
 
@@ -82,9 +80,6 @@ class FaultyNative(Native):
         self._munmap = self._do_munmap
         if "_mremap" in self._raw and self._mremap is not None:
             self._mremap = self._do_mremap
-        self._mprotect = self._failable("_mprotect")
-        if "_madvise" in self._raw:
-            self.__dict__["_madvise"] = self._failable("_madvise")
 
     # -- the fault switch ----------------------------------------------------
     def _fails(self, name: str) -> bool:
@@ -97,15 +92,6 @@ class FaultyNative(Native):
             self.injected += 1
             return True
         return False
-
-    def _failable(self, name: str) -> Callable[..., Any]:
-        raw = self._raw[name]
-        failure = FAILURE_VALUES[name]
-
-        def call(*args: Any) -> Any:
-            return failure if self._fails(name) else raw(*args)
-
-        return call
 
     # -- the ledger ------------------------------------------------------------
     @property

@@ -96,10 +96,19 @@ class GrowableHeap(Heap):
 
     def _malloc(self, size: int) -> int:
         need = size + self.debug.tail_size
-        address = self.native.malloc(need or 1)
+        address = self.native.malloc(need or 1) or 0
         if address and self.track_capacity:
+            address = self._remember_capacity(address, need)
+        return address
+
+    def _remember_capacity(self, address: int, need: int) -> int:
+        """Record a new block's capacity; 0 (block given back) if Python is out of memory."""
+        try:
             self.capacity[address] = need
-        return address or 0
+        except MemoryError:
+            self.native.free(address)
+            return 0
+        return address
 
     # -- primitives ----------------------------------------------------------
     def alloc(self, size: int, zero: bool) -> int:
@@ -118,11 +127,11 @@ class GrowableHeap(Heap):
         need = size + self.tail_size
         address = self.native.malloc(need or 1) or 0
         if address:
-            if self.track_capacity:
-                self.capacity[address] = need
+            if self.track_capacity and not self._remember_capacity(address, need):
+                return 0
             if zero:
                 _memset(address, 0, size)
-            elif self.debug:
+            elif self.checking:
                 self.new_contents(address, 0, size, False)
             if need != size:
                 self.debug.write_tail(address, size)
@@ -263,8 +272,10 @@ class GrowableHeap(Heap):
                 free(address)
 
     def committed(self) -> int:
-        slack = sum(self.large.values())
-        return REGION_COMMIT + self.allocated + slack + BLOCK_OVERHEAD * len(self.blocks)
+        # Small blocks count with their overhead; large ones by their whole mapping.
+        large, blocks = self.large, self.blocks
+        small = self.allocated - sum(blocks[a] for a in large if a in blocks)
+        return REGION_COMMIT + small + BLOCK_OVERHEAD * (len(blocks) - len(large)) + sum(large.values())
 
     def reserved(self) -> int:
         return self.committed() + REGION_SIZE - REGION_COMMIT

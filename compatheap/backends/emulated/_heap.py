@@ -111,9 +111,6 @@ class Heap:
             elif self.debug.free:
                 self.debug.fill_new(address + start, end - start)
 
-    def changed(self) -> None:
-        self._walk_cache = None
-
     def walk_next(self, lp_data: int, w_flags: int) -> Optional[Entry]:
         """The entry after the one the caller holds (the first for lpData NULL)."""
         cache = self._walk_cache

@@ -9,18 +9,17 @@ from __future__ import annotations
 
 import ctypes
 import mmap as _mmap
+import sys
 from typing import Any, Callable, List, Optional
 
 _c_void_p, _c_size_t, _c_int = ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int
 _MAP_FAILED = (1 << (8 * ctypes.sizeof(_c_void_p))) - 1
 
-PROT_NONE = 0
 PROT_READ = getattr(_mmap, "PROT_READ", 1)
 PROT_WRITE = getattr(_mmap, "PROT_WRITE", 2)
 PROT_EXEC = getattr(_mmap, "PROT_EXEC", 4)
 _MAP_PRIVATE = getattr(_mmap, "MAP_PRIVATE", 2)
 _MAP_ANONYMOUS = getattr(_mmap, "MAP_ANONYMOUS", getattr(_mmap, "MAP_ANON", 0x20))
-_MAP_NORESERVE = getattr(_mmap, "MAP_NORESERVE", 0)
 _MREMAP_MAYMOVE = 1
 PAGE_SIZE = getattr(_mmap, "PAGESIZE", 4096)
 
@@ -33,7 +32,7 @@ def load_libc() -> Any:
         libc = ctypes.CDLL(None)
     except (OSError, TypeError) as exc:
         raise OSError(f"no C library in the process namespace ({exc})") from None
-    for symbol in ("malloc", "realloc", "free", "mmap", "munmap", "mprotect"):
+    for symbol in ("malloc", "realloc", "free", "mmap", "munmap"):
         if not hasattr(libc, symbol):
             raise OSError(f"the C library lacks {symbol}()")
     return libc
@@ -76,8 +75,10 @@ class Native:
         self.free = required("free", None, [_c_void_p], quick)
         self._mmap = required("mmap", _c_void_p, [_c_void_p, _c_size_t, _c_int, _c_int, _c_int, ctypes.c_long])
         self._munmap = required("munmap", _c_int, [_c_void_p, _c_size_t])
-        self._mprotect = required("mprotect", _c_int, [_c_void_p, _c_size_t, _c_int])
-        mremap = _bind(libc, "mremap", _c_void_p, [_c_void_p, _c_size_t, _c_size_t, _c_int])
+        # Linux's signature and MREMAP_MAYMOVE value; NetBSD has an mremap
+        # with five arguments, which this binding would call wrongly.
+        linux = sys.platform.startswith("linux")
+        mremap = _bind(libc, "mremap", _c_void_p, [_c_void_p, _c_size_t, _c_size_t, _c_int]) if linux else None
         self._mremap = mremap if use_mremap else None
         usable = None
         if use_usable_size:
@@ -106,23 +107,16 @@ class Native:
             return requested  # Unknown: only what was asked for is ours.
         return int(self._usable(address))
 
-    def map(self, length: int, executable: bool = False, reserve_only: bool = False) -> int:
+    def map(self, length: int, executable: bool = False) -> int:
         """Fresh zeroed anonymous pages, or 0."""
-        prot = PROT_NONE if reserve_only else PROT_READ | PROT_WRITE
-        if executable and not reserve_only:
-            prot |= PROT_EXEC
-        flags = _MAP_PRIVATE | _MAP_ANONYMOUS | (_MAP_NORESERVE if reserve_only else 0)
-        address = self._mmap(None, length, prot, flags, -1, 0)
+        prot = PROT_READ | PROT_WRITE | (PROT_EXEC if executable else 0)
+        address = self._mmap(None, length, prot, _MAP_PRIVATE | _MAP_ANONYMOUS, -1, 0)
         if not address or address == _MAP_FAILED:
             return 0
         return int(address)
 
     def unmap(self, address: int, length: int) -> bool:
         return bool(self._munmap(address, length) == 0)
-
-    def protect(self, address: int, length: int, executable: bool = False) -> bool:
-        prot = PROT_READ | PROT_WRITE | (PROT_EXEC if executable else 0)
-        return bool(self._mprotect(address, length, prot) == 0)
 
     def remap(self, address: int, old_length: int, new_length: int, may_move: bool) -> int:
         """Resize a mapping (0 on failure or when the system cannot)."""
