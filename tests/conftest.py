@@ -10,14 +10,43 @@ from typing import Any, Dict, Optional
 
 import pytest
 
+from compatheap import backends
+
 ROOT = Path(__file__).resolve().parent.parent
+
+#: Whether the emulated backend can run here (not on Windows), and why not.
+EMULATION, EMULATION_WHY = backends.probe("emulated")
+#: For tests that exercise the emulation itself.
+needs_emulation = pytest.mark.skipif(not EMULATION, reason=f"the emulated backend cannot run here: {EMULATION_WHY}")
+
+
+def require_emulation() -> None:
+    """Skip the calling test module where the emulated backend cannot run."""
+    if not EMULATION:
+        pytest.skip(f"the emulated backend cannot run here: {EMULATION_WHY}", allow_module_level=True)
+
+
+#: Variables that steer compatheap; a child process must not inherit ours.
+SETTINGS_VARIABLES = (
+    "COMPATHEAP_BACKEND",
+    "COMPATHEAP_CONFIG",
+    "COMPATHEAP_DEBUG",
+    "COMPATHEAP_CONFORMANCE_BACKENDS",
+    "COMPATHEAP_TRANSCRIPTS",
+)
+
+
+def child_env(extra: Optional[Dict[str, str]] = None) -> Dict[str, str]:
+    """This environment for a child interpreter: no compatheap settings, the checkout importable."""
+    env = {k: v for k, v in os.environ.items() if k not in SETTINGS_VARIABLES}
+    env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
+    env.update(extra or {})
+    return env
 
 
 def run_python(code: str, env: Optional[Dict[str, str]] = None) -> "subprocess.CompletedProcess[str]":
     """Run ``code`` in a fresh interpreter (import-time behaviour needs one)."""
-    full_env = {k: v for k, v in os.environ.items() if not k.startswith("COMPATHEAP_")}
-    full_env["PYTHONPATH"] = str(ROOT) + os.pathsep + full_env.get("PYTHONPATH", "")
-    full_env.update(env or {})
+    full_env = child_env(env)
     return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=full_env, timeout=120)
 
 

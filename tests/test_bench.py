@@ -8,9 +8,12 @@ import json
 from compatheap import _bench, _cli
 from compatheap._bench import Scale, collect, format_table
 
+from .conftest import needs_emulation
+
 EMULATED_FIGURES = {"1", "2", "3a", "3b", "3c", "4a", "4b", "5a", "5b", "5c", "6a", "6b"}
 
 
+@needs_emulation
 def test_quick_run_reports_every_figure_with_a_target() -> None:
     results = collect(Scale.make(quick=True))
     figures = {f["figure"]: f for f in results["figures"]}
@@ -28,6 +31,7 @@ def test_quick_run_reports_every_figure_with_a_target() -> None:
     assert all(any(line.startswith(key + " ") for line in lines) for key in EMULATED_FIGURES)
 
 
+@needs_emulation
 def test_bench_command_prints_json() -> None:
     out = io.StringIO()
     parser = _cli.build_parser()

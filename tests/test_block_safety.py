@@ -18,6 +18,9 @@ from hypothesis import strategies as st
 
 from compatheap import Heap, InvalidatedError
 from compatheap.backends.emulated import EmulatedBackend
+from tests.conftest import require_emulation
+
+require_emulation()
 
 CHECKED = EmulatedBackend(debug={"tail", "free"})
 

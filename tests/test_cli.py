@@ -12,9 +12,12 @@ import pytest
 from compatheap import _cli
 from compatheap.conformance import _runner
 
+from .conftest import needs_emulation
+
 pytest_plugins = ["pytester"]
 
 
+@needs_emulation
 def test_conformance_prints_table_and_writes_report(tmp_path: Path) -> None:
     report = tmp_path / "r.json"
     out, progress = io.StringIO(), io.StringIO()
@@ -30,6 +33,7 @@ def test_conformance_prints_table_and_writes_report(tmp_path: Path) -> None:
     assert data["summary"]["basic cycle"]["emulated"]["passed"] == len(data["results"])
 
 
+@needs_emulation
 def test_conformance_fails_on_a_failing_test(tmp_path: Path) -> None:
     out = io.StringIO()
     # A keyword matching nothing: "no test ran" must not pass as success.

@@ -8,7 +8,7 @@ import pytest
 
 from compatheap import ConfigError, _config
 
-from .conftest import run_python
+from .conftest import needs_emulation, run_python
 
 
 def test_defaults_without_file(tmp_path: Path) -> None:
@@ -77,6 +77,7 @@ def test_wrong_settings_are_refused(config_file: Path, text: str) -> None:
         _config.load({"COMPATHEAP_CONFIG": str(config_file)})
 
 
+@needs_emulation
 def test_debug_environment_reaches_the_backend() -> None:
     result = run_python(
         "import compatheap; print(sorted(compatheap.backend.debug_checks))",

@@ -11,6 +11,9 @@ from compatheap import HEAP_ZERO_MEMORY
 from compatheap.backends.emulated import EmulatedBackend
 from compatheap.backends.emulated._debug import QUARANTINE_BLOCKS
 from compatheap.backends.emulated._heap import LARGE_THRESHOLD
+from tests.conftest import require_emulation
+
+require_emulation()
 
 TAIL = b"\xab" * 8
 FREED = (0xFEEEFEEE).to_bytes(4, "little")

@@ -12,7 +12,7 @@ from compatheap import backends
 from compatheap._config import Settings
 from compatheap.backends.emulated import EmulatedBackend
 
-from .conftest import run_python
+from .conftest import needs_emulation, run_python
 
 
 def test_every_backend_module_imports_here() -> None:
@@ -67,6 +67,7 @@ def test_unavailable_backend_error_names_reason_and_fix() -> None:
     assert missing[0] in str(err) and err.reason in str(err)
 
 
+@needs_emulation
 def test_select_honours_the_settings() -> None:
     backend, why = backends.select(Settings(backend="emulated", backend_source="environment"))
     assert isinstance(backend, EmulatedBackend)
@@ -76,6 +77,7 @@ def test_select_honours_the_settings() -> None:
     assert why.startswith("default")
 
 
+@needs_emulation
 def test_environment_selects_backend_at_import() -> None:
     result = run_python(
         "import compatheap; print(compatheap.backend.name, '|', compatheap.backend_reason)",
@@ -86,6 +88,7 @@ def test_environment_selects_backend_at_import() -> None:
     assert name == "emulated" and "environment" in why
 
 
+@needs_emulation
 def test_config_file_selects_backend(config_file: Path) -> None:
     config_file.write_text('backend = "emulated"\n')
     result = run_python("import compatheap; print(compatheap.backend_reason)", {"COMPATHEAP_CONFIG": str(config_file)})
@@ -93,6 +96,7 @@ def test_config_file_selects_backend(config_file: Path) -> None:
     assert "config file" in result.stdout
 
 
+@needs_emulation
 def test_environment_wins_over_config_file(config_file: Path) -> None:
     config_file.write_text('backend = "nonsense"\n')
     result = run_python(

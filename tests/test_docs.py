@@ -17,7 +17,7 @@ from typing import List, Tuple
 
 import pytest
 
-from .conftest import ROOT
+from .conftest import EMULATION, EMULATION_WHY, ROOT, child_env
 
 _FENCE = re.compile(r"^```python[ \t]*\n(.*?)^```[ \t]*$", re.MULTILINE | re.DOTALL)
 _WINDOWS_CODE = re.compile(r"\bwindll\b|\bWinDLL\b")
@@ -45,9 +45,9 @@ def test_docs_have_python_examples() -> None:
 def test_example_runs(code: str, tmp_path: Path) -> None:
     script = tmp_path / "example.py"
     script.write_text(code, encoding="utf-8")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("COMPATHEAP_")}
-    env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
-    env["COMPATHEAP_CONFIG"] = str(tmp_path / "no-config.toml")
+    if not EMULATION and ('"emulated"' in code or "EmulatedBackend" in code):
+        pytest.skip(f"this example uses the emulated backend, which cannot run here: {EMULATION_WHY}")
+    env = child_env({"COMPATHEAP_CONFIG": str(tmp_path / "no-config.toml")})
     windows_code = bool(_WINDOWS_CODE.search(code)) and "compatheap.install()" not in code
     command = (
         [sys.executable, "-m", "compatheap", "run", str(script)] if windows_code else [sys.executable, str(script)]

@@ -10,6 +10,9 @@ import pytest
 
 from compatheap import HEAP_CREATE_ENABLE_EXECUTE
 from compatheap.backends.emulated import EmulatedBackend
+from tests.conftest import require_emulation
+
+require_emulation()
 
 MAPS = Path("/proc/self/maps")
 pytestmark = pytest.mark.skipif(not MAPS.exists(), reason="needs /proc/self/maps to read page permissions")

@@ -28,7 +28,10 @@ from compatheap.backends.emulated import EmulatedBackend
 from compatheap.backends.emulated._faulty import FaultyNative
 from compatheap.backends.emulated._heap import LARGE_THRESHOLD
 from tests import campaigns
+from tests.conftest import require_emulation
 from tests.fuzz.world import fill, release_backend
+
+require_emulation()
 
 BIG = LARGE_THRESHOLD + 100
 #: The workload: heaps of every kind, blocks of every size class, every way a

@@ -17,8 +17,10 @@ from pathlib import Path
 import pytest
 
 from tests import campaigns
-from tests.conftest import ROOT
+from tests.conftest import ROOT, require_emulation
 from tests.fuzz import driver
+
+require_emulation()
 
 LONG = os.environ.get("COMPATHEAP_FUZZ") == "long"
 SEEDS, STEPS = (range(0, 400), 1000) if LONG else (range(0, 24), 300)

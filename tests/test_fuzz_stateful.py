@@ -18,7 +18,10 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, rule, run_state_machine_as_test
 
 from tests import campaigns
+from tests.conftest import require_emulation
 from tests.fuzz.world import KINDS, World, make_op, new_backend, release_backend
+
+require_emulation()
 
 LONG = os.environ.get("COMPATHEAP_FUZZ") == "long"
 #: Per backend variant: CI's bounded run, and the long campaign (3 variants x

@@ -14,9 +14,11 @@ import pytest
 from compatheap import backends
 from compatheap.backends.emulated._heap import LARGE_THRESHOLD
 
+from .conftest import child_env, needs_emulation
 from .test_legacy import run_command
 
 
+@needs_emulation
 def test_info_json_describes_this_machine(config_file: Path) -> None:
     config_file.write_text('debug = ["tail"]\n')
     result = run_command(["info", "--json"], env={"COMPATHEAP_CONFIG": str(config_file)})
@@ -35,6 +37,7 @@ def test_info_json_describes_this_machine(config_file: Path) -> None:
     assert "available" in info["fallbacks"]["mremap"] or "fallback" in info["fallbacks"]["mremap"]
 
 
+@needs_emulation
 def test_info_text_names_the_choice_and_its_reason(tmp_path: Path) -> None:
     missing = tmp_path / "none.toml"
     result = run_command(
@@ -65,8 +68,7 @@ def test_console_script_reports_bad_config_in_one_line(config_file: Path) -> Non
     if not script.exists():
         pytest.skip("the compatheap script is not installed next to this Python (tox -e py installs it)")
     config_file.write_text("backend = [\n")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("COMPATHEAP_")}
-    env["COMPATHEAP_CONFIG"] = str(config_file)
+    env = child_env({"COMPATHEAP_CONFIG": str(config_file)})
     result = subprocess.run([str(script), "info"], capture_output=True, text=True, env=env, timeout=120)
     assert result.returncode == 2
     assert len(result.stderr.splitlines()) == 1 and str(config_file) in result.stderr

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import ctypes
 import importlib.util
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -15,7 +14,7 @@ import pytest
 import compatheap
 from compatheap import legacy
 
-from .conftest import ROOT
+from .conftest import ROOT, child_env
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="on Windows ctypes is left alone")
 
@@ -36,9 +35,7 @@ EXAMPLE_OUTPUT = [
 
 
 def run_command(args: List[str], cwd: Optional[Path] = None, env: Optional[Dict[str, str]] = None) -> Any:
-    full_env = {k: v for k, v in os.environ.items() if not k.startswith("COMPATHEAP_")}
-    full_env["PYTHONPATH"] = str(ROOT) + os.pathsep + full_env.get("PYTHONPATH", "")
-    full_env.update(env or {})
+    full_env = child_env(env)
     return subprocess.run(
         [sys.executable, "-m", "compatheap", *args],
         capture_output=True,

@@ -14,7 +14,9 @@ import sys
 import pytest
 
 from tests import campaigns
-from tests.conftest import run_python
+from tests.conftest import require_emulation, run_python
+
+require_emulation()
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="RLIMIT_AS semantics are Linux's")
 

@@ -29,7 +29,10 @@ from compatheap import (
 )
 from compatheap.backends.emulated import EmulatedBackend
 from tests import campaigns
+from tests.conftest import require_emulation
 from tests.fuzz.world import fill
+
+require_emulation()
 
 THREADS = 4
 ROUNDS = 25

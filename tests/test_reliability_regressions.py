@@ -9,7 +9,9 @@ from __future__ import annotations
 from compatheap import ERROR_NOT_ENOUGH_MEMORY
 from compatheap.backends.emulated import EmulatedBackend
 from compatheap.backends.emulated._faulty import FaultyNative
-from tests.conftest import run_python
+from tests.conftest import require_emulation, run_python
+
+require_emulation()
 
 WILD_POINTER_OBJECTS = r"""
 import ctypes
