@@ -36,6 +36,7 @@ from compatheap import (
     SIZE_MAX,
     HeapException,
 )
+from compatheap.backends import FUNCTIONS
 from compatheap.backends.emulated import EmulatedBackend
 from compatheap.backends.emulated._heap import LARGE_THRESHOLD, MAX_REQUEST
 
@@ -58,21 +59,9 @@ WRONG_TYPES: Dict[str, Callable[[], Any]] = {
 }
 #: Heap kinds: (maximum, initial) for HeapCreate; maximum 0 is growable.
 KINDS = {"growable": (0, 0), "fixed": (0x40000, 0), "fixed-committed": (0x80000, 0x10000)}
-BAD_FUNCTIONS = (
-    "HeapAlloc",
-    "HeapReAlloc",
-    "HeapFree",
-    "HeapSize",
-    "HeapValidate",
-    "HeapDestroy",
-    "HeapCompact",
-    "HeapLock",
-    "HeapUnlock",
-    "HeapWalk",
-    "HeapSummary",
-    "HeapQueryInformation",
-    "HeapSetInformation",
-    "GetProcessHeaps",
+#: Every function that takes a heap, a pointer or a buffer: all but these four.
+BAD_FUNCTIONS = tuple(
+    name for name in FUNCTIONS if name not in ("GetProcessHeap", "HeapCreate", "GetLastError", "SetLastError")
 )
 #: Functions that write to (or read from) a caller's buffer.
 OUTPUT_FUNCTIONS = ("HeapWalk", "HeapSummary", "HeapQueryInformation", "HeapSetInformation", "GetProcessHeaps")
