@@ -132,14 +132,8 @@ class EmulatedBackend(HeapBackend):
             handles.extend(h for h, heap in self._heaps.items() if heap is not process)
         total = len(handles)
         if count >= total and total:
-            if not address or (room is not None and room < total * _HANDLE_SIZE):
+            if not self._write_out(address, room, bytes((ctypes.c_size_t * total)(*handles))):
                 return self._false(ERROR_NOACCESS)
-            data = bytes((ctypes.c_size_t * total)(*handles))
-            if room is None:
-                if not self._write_raw(address, data):
-                    return self._false(ERROR_NOACCESS)
-            else:
-                ctypes.memmove(address, data, len(data))
         return total
 
     def HeapCreate(self, flOptions: Any, dwInitialSize: Any, dwMaximumSize: Any) -> Optional[int]:
@@ -333,7 +327,7 @@ class EmulatedBackend(HeapBackend):
             entry.Region.lpLastBlock = last
         else:
             ctypes.memset(ctypes.addressof(entry.Block), 0, ctypes.sizeof(entry.Block))
-        if room is None and not self._write_raw(address, bytes(entry)):
+        if not self._write_out(address, room, bytes(entry)):
             return self._false(ERROR_NOACCESS)
         return 1
 
@@ -355,7 +349,7 @@ class EmulatedBackend(HeapBackend):
             summary.cbCommitted = heap.committed()
             summary.cbReserved = heap.reserved()
             summary.cbMaxReserve = heap.reserved()
-        if room is None and not self._write_raw(address, bytes(summary)):
+        if not self._write_out(address, room, bytes(summary)):
             return self._false(ERROR_NOACCESS)
         return 1
 
@@ -376,21 +370,12 @@ class EmulatedBackend(HeapBackend):
             return self._false(ERROR_NOACCESS)
         if info_class != HeapCompatibilityInformation:
             return self._false(ERROR_INVALID_PARAMETER)
-        if ret_address:
-            if ret_room is None:
-                self._write_raw(ret_address, bytes(ctypes.c_size_t(4)))
-            elif ret_room >= ctypes.sizeof(ctypes.c_size_t):
-                ctypes.c_size_t.from_address(ret_address).value = 4
+        # The needed length is reported even when the buffer is refused.
+        self._write_out(ret_address, ret_room, bytes(ctypes.c_size_t(4)))
         if not address or length < 4:
             return self._false(ERROR_INSUFFICIENT_BUFFER)
-        value = bytes(ctypes.c_uint32(heap.compat_info))
-        if room is None:
-            if not self._write_raw(address, value):
-                return self._false(ERROR_NOACCESS)
-        elif room < 4:
+        if not self._write_out(address, room, bytes(ctypes.c_uint32(heap.compat_info))):
             return self._false(ERROR_NOACCESS)
-        else:
-            ctypes.memmove(address, value, 4)
         return 1
 
     def HeapSetInformation(
@@ -413,15 +398,10 @@ class EmulatedBackend(HeapBackend):
             return self._false(ERROR_INVALID_HANDLE)
         if not address or length < 4:
             return self._false(ERROR_INSUFFICIENT_BUFFER)
-        if room is None:
-            raw = self._read_raw(address, 4)
-            if raw is None:
-                return self._false(ERROR_NOACCESS)
-            value = int.from_bytes(raw, "little")
-        elif room < 4:
+        raw = self._read_out(address, room, 4)
+        if raw is None:
             return self._false(ERROR_NOACCESS)
-        else:
-            value = ctypes.c_uint32.from_address(address).value
+        value = ctypes.c_uint32.from_buffer_copy(raw).value
         with heap.lock:
             if not heap.alive:  # Destroyed since the check above.
                 return self._false(ERROR_INVALID_HANDLE)
@@ -467,18 +447,29 @@ class EmulatedBackend(HeapBackend):
                     return access()
         return None
 
-    def _out_struct(self, cls: Type[_S], address: int, room: Optional[int]) -> Optional[_S]:
-        """The caller's output structure, or None when it cannot be reached.
-
-        With a known extent it is used in place; a bare address is only read
-        (and later written back with :meth:`_write_raw`) while it lies in a
-        live block, so the call works on a copy.
-        """
-        if not address or (room is not None and room < ctypes.sizeof(cls)):
+    # Every access to a caller's buffer goes through these two: with a known
+    # extent (a ctypes object) it must be large enough; a bare address is only
+    # touched while it lies in a live block (see _in_live_block).
+    def _read_out(self, address: int, room: Optional[int], length: int) -> Optional[bytes]:
+        """The buffer's first ``length`` bytes, or None when they cannot be reached."""
+        if not address or (room is not None and room < length):
             return None
-        if room is not None:
-            return cls.from_address(address)
-        raw = self._read_raw(address, ctypes.sizeof(cls))
+        if room is None:
+            return self._read_raw(address, length)
+        return ctypes.string_at(address, length)
+
+    def _write_out(self, address: int, room: Optional[int], data: bytes) -> bool:
+        """Write ``data`` to the buffer; False when it cannot be reached."""
+        if not address or (room is not None and room < len(data)):
+            return False
+        if room is None:
+            return self._write_raw(address, data)
+        ctypes.memmove(address, data, len(data))
+        return True
+
+    def _out_struct(self, cls: Type[_S], address: int, room: Optional[int]) -> Optional[_S]:
+        """A copy of the caller's output structure (written back with :meth:`_write_out`)."""
+        raw = self._read_out(address, room, ctypes.sizeof(cls))
         return None if raw is None else cls.from_buffer_copy(raw)
 
     def _read_raw(self, address: int, length: int) -> Optional[bytes]:
