@@ -43,7 +43,6 @@ _S = TypeVar("_S", bound=ctypes.Structure)
 _P_ENTRY = ctypes.POINTER(PROCESS_HEAP_ENTRY)
 _P_SUMMARY = ctypes.POINTER(HEAP_SUMMARY)
 _P_SIZE = ctypes.POINTER(ctypes.c_size_t)
-_HANDLE_SIZE = ctypes.sizeof(ctypes.c_void_p)
 # The flags HeapCreate keeps (as kernel32 does); others are dropped.
 _CREATE_FLAGS = HEAP_GENERATE_EXCEPTIONS | HEAP_NO_SERIALIZE | HEAP_CREATE_ENABLE_EXECUTE
 

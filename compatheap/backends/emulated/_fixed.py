@@ -83,8 +83,7 @@ class FixedHeap(Heap):
         return (address + page - 1) & ~(page - 1)
 
     def _chunk_length(self, size: int) -> int:
-        need = (size + CHUNK_HEADER + self.debug.tail_size + _ALIGN_MASK) & ~_ALIGN_MASK
-        return max(need, MIN_CHUNK)
+        return max((size + self._overhead) & ~_ALIGN_MASK, MIN_CHUNK)
 
     # -- free-chunk index ----------------------------------------------------
     def _add_free(self, start: int, length: int) -> None:

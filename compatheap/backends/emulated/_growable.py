@@ -80,9 +80,6 @@ class GrowableHeap(Heap):
         page = self.page
         return max(page, (size + page - 1) & ~(page - 1))
 
-    def _is_large(self, size: int) -> bool:
-        return size >= LARGE_THRESHOLD or self.executable
-
     def _map(self, size: int) -> int:
         length = self._pages(size)
         address = self.native.map(length, self.executable)
@@ -202,10 +199,10 @@ class GrowableHeap(Heap):
                 self.large[moved] = need
                 self._fresh = (moved, length)
                 return moved
-        if length is not None or self._is_large(new) or self.quarantine is not None:
+        mapped = new >= self.large_from
+        if length is not None or mapped or self.quarantine is not None:
             # Copying move: the destination is of another kind, mremap is
             # missing, or the old block must go to quarantine, not to realloc.
-            mapped = self._is_large(new)
             moved = self._map(new) if mapped else self._malloc(new)
             if moved:
                 _memmove(moved, address, min(old, new))
