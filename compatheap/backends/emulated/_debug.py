@@ -22,6 +22,7 @@ QUARANTINE_BLOCKS = 256
 
 _memmove = ctypes.memmove
 _string_at = ctypes.string_at
+_TAIL = bytes([TAIL_BYTE]) * TAIL_SIZE
 
 
 def _pattern(fill: bytes, length: int) -> bytes:
@@ -61,12 +62,12 @@ class DebugChecks:
 
     def write_tail(self, address: int, size: int) -> None:
         if self.tail:
-            _memmove(address + size, bytes([TAIL_BYTE]) * TAIL_SIZE, TAIL_SIZE)
+            _memmove(address + size, _TAIL, TAIL_SIZE)
 
     def tail_intact(self, address: int, size: int) -> bool:
         if not self.tail:
             return True
-        return _string_at(address + size, TAIL_SIZE) == bytes([TAIL_BYTE]) * TAIL_SIZE
+        return _string_at(address + size, TAIL_SIZE) == _TAIL
 
 
 class Quarantine:
