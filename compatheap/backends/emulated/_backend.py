@@ -30,12 +30,13 @@ from ..._constants import (
 from ..._errors import HeapException
 from ..._structs import HEAP_SUMMARY, PROCESS_HEAP_ENTRY
 from .._base import HeapBackend
+from ._alloc import heap_alloc, heap_free, heap_size, hot_paths
 from ._debug import DebugChecks
 from ._fixed import FixedHeap
 from ._growable import GrowableHeap
 from ._heap import MAX_REQUEST, Heap, _NoLock
 from ._native import Native, load_libc
-from ._realloc import heap_realloc
+from ._realloc import heap_realloc, hot_realloc
 
 _NO_LOCK = _NoLock()
 _T = TypeVar("_T")
@@ -68,6 +69,9 @@ class EmulatedBackend(HeapBackend):
         self._registry_lock = threading.Lock()
         self._process_heap: Optional[Heap] = None
         self._error = _LastError()
+        # Instance attributes shadow the methods: a call finds the hot path first.
+        self.HeapAlloc, self.HeapFree, self.HeapSize = hot_paths(self)  # type: ignore[method-assign]
+        self.HeapReAlloc = hot_realloc(self)  # type: ignore[method-assign]
 
     @classmethod
     def from_settings(cls, settings: Settings) -> "EmulatedBackend":
@@ -156,12 +160,11 @@ class EmulatedBackend(HeapBackend):
         heap = self._live(hHeap)
         if heap is None or heap is self._process_heap:
             return self._false(ERROR_INVALID_HANDLE)
-        lock = heap.lock
-        lock.acquire()
+        guard = heap.guard  # Held even on a HEAP_NO_SERIALIZE heap: the hot paths stop.
+        guard.acquire()
         try:
             # Unregister first: from here on other threads see an invalid handle.
-            # Whoever takes it out of the registry destroys it, exactly once, even
-            # on a HEAP_NO_SERIALIZE heap, whose lock does not exclude anyone.
+            # Whoever takes it out of the registry destroys it, exactly once.
             with self._registry_lock:
                 if not heap.alive or self._heaps.get(heap.handle) is not heap:
                     return self._false(ERROR_INVALID_HANDLE)
@@ -169,90 +172,20 @@ class EmulatedBackend(HeapBackend):
                 del self._heaps[heap.handle]
             heap.destroy()
         finally:
-            if heap.alive or isinstance(lock, _NoLock):
-                lock.release()
+            if heap.alive:
+                guard.release()
             else:
                 # Drop every hold this thread has, HeapLock's included: the handle
                 # is gone, so no HeapUnlock could, and waiters must wake to fail.
-                try:
-                    while True:
-                        lock.release()
-                except RuntimeError:
-                    pass
+                guard.release_all()
         return 1
 
     # -- blocks --------------------------------------------------------------
-    def HeapAlloc(self, hHeap: Any, dwFlags: Any, dwBytes: Any) -> Optional[int]:
-        heap = (self._heaps.get(hHeap) if type(hHeap) is int else None) or self._heap_arg(hHeap, 1)
-        flags = dwFlags if type(dwFlags) is int and 0 <= dwFlags <= 0xFFFFFFFF else dword_arg(dwFlags, 2)
-        size = dwBytes if type(dwBytes) is int and 0 <= dwBytes <= SIZE_MAX else size_arg(dwBytes, 3)
-        if heap is None:
-            return self._fail(ERROR_INVALID_HANDLE)
-        flags |= heap.flags
-        # acquire/try/finally, not ``with``: half the cost on this hot path.
-        lock = _NO_LOCK if flags & HEAP_NO_SERIALIZE else heap.lock
-        lock.acquire()
-        try:
-            if not heap.alive:
-                return self._fail(ERROR_INVALID_HANDLE)
-            address = heap.alloc(size, (flags & HEAP_ZERO_MEMORY) != 0) if size <= MAX_REQUEST else 0
-            if address:
-                try:
-                    heap.blocks[address] = size
-                except MemoryError:  # Python's own memory ran out: the block goes back.
-                    heap.release(address, size)
-                    heap._walk_cache = None  # A fixed heap's free index changed twice.
-                else:
-                    heap.allocated += size
-                    heap._walk_cache = None
-                    return address
-        finally:
-            lock.release()
-        if flags & HEAP_GENERATE_EXCEPTIONS:
-            self._raise_no_memory("HeapAlloc", size)
-        return self._fail(ERROR_NOT_ENOUGH_MEMORY)
-
+    # The full paths; each instance puts its hot paths in front (see __init__).
+    HeapAlloc = heap_alloc
     HeapReAlloc = heap_realloc
-
-    def HeapFree(self, hHeap: Any, dwFlags: Any, lpMem: Any) -> int:
-        heap = (self._heaps.get(hHeap) if type(hHeap) is int else None) or self._heap_arg(hHeap, 1)
-        flags = dwFlags if type(dwFlags) is int and 0 <= dwFlags <= 0xFFFFFFFF else dword_arg(dwFlags, 2)
-        address = lpMem if type(lpMem) is int and 0 < lpMem <= SIZE_MAX else pointer_arg(lpMem, 3)
-        if not address:
-            return 1  # Freeing NULL succeeds, whatever the handle.
-        if heap is None:
-            return self._false(ERROR_INVALID_PARAMETER)
-        lock = _NO_LOCK if (flags | heap.flags) & HEAP_NO_SERIALIZE else heap.lock
-        lock.acquire()
-        try:
-            blocks = heap.blocks
-            size = blocks.get(address)
-            if size is None or not heap.alive:
-                return self._false(ERROR_INVALID_PARAMETER)
-            if heap.checking and not heap.block_intact(address, size):
-                # The debug heap refuses to free a block whose tail was overrun.
-                return self._false(ERROR_INVALID_PARAMETER)
-            del blocks[address]
-            heap.allocated -= size
-            heap._walk_cache = None
-            heap.release(address, size)
-        finally:
-            lock.release()
-        return 1
-
-    def HeapSize(self, hHeap: Any, dwFlags: Any, lpMem: Any) -> int:
-        heap = (self._heaps.get(hHeap) if type(hHeap) is int else None) or self._heap_arg(hHeap, 1)
-        flags = dword_arg(dwFlags, 2)
-        address = pointer_arg(lpMem, 3)
-        if heap is None:
-            self._error.code = ERROR_INVALID_PARAMETER
-            return HEAP_SIZE_FAILURE
-        with _NO_LOCK if (flags | heap.flags) & HEAP_NO_SERIALIZE else heap.lock:
-            size = heap.blocks.get(address) if heap.alive else None
-        if size is None:
-            self._error.code = ERROR_INVALID_PARAMETER
-            return HEAP_SIZE_FAILURE
-        return size
+    HeapFree = heap_free
+    HeapSize = heap_size
 
     def HeapValidate(self, hHeap: Any, dwFlags: Any, lpMem: Any) -> int:
         heap = (self._heaps.get(hHeap) if type(hHeap) is int else None) or self._heap_arg(hHeap, 1)

@@ -11,6 +11,9 @@ by bisection). A freed chunk first goes to a bin of its length, from which an
 allocation needing exactly that length takes it in O(1) however fragmented the
 heap; bins are merged into the index (coalescing) when an allocation or an
 in-place growth finds no room otherwise, and before the heap is inspected.
+Before the bins come the spare blocks: freed small blocks kept whole, chunk
+and all, for the next allocation of the same size (the hot paths' pop and
+append); they go to the bins at the same times.
 Everything is bookkept in Python, never in the heap's memory, so a buffer
 overrun cannot corrupt the allocator.
 """
@@ -30,7 +33,7 @@ from ..._constants import (
     PROCESS_HEAP_UNCOMMITTED_RANGE,
 )
 from ._debug import DebugChecks
-from ._heap import HANDLE_ALIGNMENT, LARGE_THRESHOLD, Entry, Heap
+from ._heap import HANDLE_ALIGNMENT, LARGE_THRESHOLD, SPARE_MAX_SIZE, SPARE_PER_SIZE, Entry, Heap
 from ._native import Native
 
 #: The heap header at the start of the mapping (Windows' fixed heaps keep a
@@ -121,7 +124,11 @@ class FixedHeap(Heap):
         return address
 
     def _merge_bins(self) -> bool:
-        """Coalesce the binned chunks into the free index; whether there were any."""
+        """Coalesce the spare and binned chunks into the free index; whether there were any."""
+        spare, self.spare = self.spare, {}
+        for addresses in spare.values():
+            for address in addresses:
+                self._bin(address - CHUNK_HEADER, self.chunks.pop(address))
         bins, self.bins = self.bins, {}
         for length, starts in bins.items():
             for start in starts:
@@ -153,7 +160,8 @@ class FixedHeap(Heap):
         return self._use(start, length, need)
 
     def alloc(self, size: int, zero: bool) -> int:
-        address = self._carve(size)
+        spare = self.spare.get(size)
+        address = spare.pop() if spare else self._carve(size)
         if address:
             if zero:
                 _memset(address, 0, size)
@@ -164,6 +172,13 @@ class FixedHeap(Heap):
         return address
 
     def release(self, address: int, size: int) -> None:
+        if size <= SPARE_MAX_SIZE and self.recycle:
+            spare = self.spare.get(size)
+            if spare is None:
+                spare = self.spare[size] = []
+            if len(spare) < SPARE_PER_SIZE:
+                spare.append(address)  # Its chunk stays in self.chunks.
+                return
         length = self.chunks.pop(address)
         quarantine = self.quarantine
         if quarantine is not None:
@@ -173,10 +188,13 @@ class FixedHeap(Heap):
                 return
             address = evicted[0]
             length = self.chunks_held.pop(address)
+        self._bin(address - CHUNK_HEADER, length)
+
+    def _bin(self, start: int, length: int) -> None:
         binned = self.bins.get(length)
         if binned is None:
             binned = self.bins[length] = []
-        binned.append(address - CHUNK_HEADER)
+        binned.append(start)
 
     def resize_in_place(self, address: int, old: int, new: int) -> bool:
         if new >= LARGE_THRESHOLD:
@@ -259,6 +277,7 @@ class FixedHeap(Heap):
         return self.size
 
     def destroy(self) -> None:
+        self.spare = {}
         self.blocks.clear()
         self.chunks.clear()
         self.bins.clear()

@@ -17,7 +17,7 @@ from ..._constants import (
     PROCESS_HEAP_UNCOMMITTED_RANGE,
 )
 from ._debug import DebugChecks
-from ._heap import HANDLE_ALIGNMENT, LARGE_THRESHOLD, Entry, Heap
+from ._heap import HANDLE_ALIGNMENT, LARGE_THRESHOLD, SPARE_MAX_SIZE, SPARE_PER_SIZE, Entry, Heap
 from ._native import Native
 
 #: The handle's reservation: one region of this size.
@@ -34,10 +34,6 @@ FREE_DATA = REGION_HEADER + MEMORY_ALLOCATION_ALIGNMENT
 REGION_FREE = REGION_COMMIT - FREE_DATA - 2 * FREE_OVERHEAD
 #: HeapWalk's iRegionIndex for a large block.
 LARGE_REGION_INDEX = 64
-#: Freed blocks up to this size are kept for reuse by an allocation of the
-#: same size (at most SPARE_PER_SIZE each): a list pop instead of a C call.
-SPARE_MAX_SIZE = 256
-SPARE_PER_SIZE = 8
 
 _memmove = ctypes.memmove
 _memset = ctypes.memset
@@ -52,8 +48,6 @@ class GrowableHeap(Heap):
             raise MemoryError("cannot reserve a heap region")
         super().__init__(native, debug, flags, handle)
         self.page = native.page_size
-        #: Large (mapped) blocks: address -> mapping length.
-        self.large: Dict[int, int] = {}
         # An executable heap must not hand out malloc memory (not executable,
         # and making it so would expose neighbours): every block is mapped.
         self.executable = bool(flags & HEAP_CREATE_ENABLE_EXECUTE)
@@ -67,13 +61,11 @@ class GrowableHeap(Heap):
         #: fresh zero pages (mremap and mmap give those), so HEAP_ZERO_MEMORY
         #: need not touch them. Set by resize_in_place/move, used by new_contents.
         self._fresh: Optional[Tuple[int, int]] = None
-        #: Freed small blocks by requested size, reused before calling malloc;
-        #: at most SPARE_MAX_SIZE * SPARE_PER_SIZE * 256 bytes are held. Only
-        #: over the plain C library (a substituted Native, as fault injection
-        #: uses, sees every call) and without debug checks (freed blocks go to
-        #: quarantine then) or an executable heap (no malloc'd blocks).
-        self.spare: Dict[int, List[int]] = {}
-        self.recycle = type(native) is Native and not self.checking and not self.executable
+        # Spare blocks only over the plain C library (a substituted Native, as
+        # fault injection uses, must see every call) and never on an executable
+        # heap (it has no malloc'd blocks).
+        self.recycle = self.recycle and type(native) is Native and not self.executable
+        self.quick_resize = self.recycle and not self.track_capacity
 
     # -- helpers -----------------------------------------------------------
     def _pages(self, size: int) -> int:

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import ctypes
-import threading
 from typing import Any, Dict, List, Optional, Tuple
 
 from ..._constants import HEAP_NO_SERIALIZE, POINTER_SIZE
 from ._debug import DebugChecks, Quarantine
+from ._guard import HeapGuard
 from ._native import Native
 
 #: From this size on a block gets its own mapping (Windows' large-block threshold).
@@ -17,6 +17,11 @@ HANDLE_ALIGNMENT = 0x10000
 #: Requests above this cannot be satisfied on any system; refused up front so
 #: size arithmetic (tail, rounding to pages) can never wrap around.
 MAX_REQUEST = (1 << (8 * POINTER_SIZE - 1)) - HANDLE_ALIGNMENT
+#: Freed blocks up to this size are kept for reuse by an allocation of the
+#: same size (at most SPARE_PER_SIZE each): the hot paths' list pop and append
+#: instead of an allocator's work.
+SPARE_MAX_SIZE = 256
+SPARE_PER_SIZE = 8
 
 # A walk entry: (lpData, cbData, cbOverhead, iRegionIndex, wFlags, region info),
 # region info being (committed, uncommitted, first block, last block) or None.
@@ -58,9 +63,21 @@ class Heap:
         self.checking = bool(debug)
         self.flags = flags
         self.handle = handle
-        self.lock: Any = _NoLock() if flags & HEAP_NO_SERIALIZE else threading.RLock()
+        #: Held by HeapDestroy on every heap, and by the hot paths (its token).
+        self.guard = HeapGuard()
+        self.token = self.guard.token
+        #: What the full paths and HeapLock hold: nothing on a HEAP_NO_SERIALIZE heap.
+        self.lock: Any = _NoLock() if flags & HEAP_NO_SERIALIZE else self.guard
         self.alive = True
         self.blocks: Dict[int, int] = {}
+        #: Freed blocks kept for reuse, by requested size (see SPARE_MAX_SIZE).
+        #: Only without debug checks: freed blocks go to quarantine then.
+        self.spare: Dict[int, List[int]] = {}
+        self.recycle = not self.checking
+        #: Blocks with a mapping of their own: address -> mapping length.
+        self.large: Dict[int, int] = {}
+        #: Whether HeapReAlloc's hot path may resize this heap's small blocks.
+        self.quick_resize = False
         self.allocated = 0
         self.compat_info = 0
         self.quarantine: Optional[Quarantine] = Quarantine() if debug.free else None

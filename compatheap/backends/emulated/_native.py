@@ -90,7 +90,8 @@ class Native:
                     break
         if usable is None:
             self.usable_size_name = None
-        self._usable = usable
+        #: The C query itself (None without one), for the hot paths.
+        self.usable_query = usable
         self.page_size = PAGE_SIZE
 
     @property
@@ -99,13 +100,13 @@ class Native:
 
     @property
     def has_usable_size(self) -> bool:
-        return self._usable is not None
+        return self.usable_query is not None
 
     def usable_size(self, address: int, requested: int) -> int:
         """How many bytes the block at ``address`` can really hold."""
-        if self._usable is None:
+        if self.usable_query is None:
             return requested  # Unknown: only what was asked for is ours.
-        return int(self._usable(address))
+        return int(self.usable_query(address))
 
     def map(self, length: int, executable: bool = False) -> int:
         """Fresh zeroed anonymous pages, or 0."""

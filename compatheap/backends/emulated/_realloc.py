@@ -8,11 +8,16 @@ move grows with a single ``mremap`` with MAYMOVE, which stays in place when it
 can. The heap kinds provide these steps (``resize``, ``resize_in_place``,
 ``move``); this module decides between them. Any failure leaves the block
 exactly as it was.
+
+In front of it, each backend instance has a hot path (:func:`hot_realloc`):
+for plain int arguments, no flags, and a small block of a heap over the plain
+C library, it resizes in place when the block's capacity allows (always for a
+shrink) or else calls ``realloc``, under the heap's token (see ``_guard.py``).
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Optional
+from typing import TYPE_CHECKING, Any, Callable, Optional
 
 from ..._args import dword_arg, pointer_arg, size_arg
 from ..._constants import (
@@ -25,12 +30,14 @@ from ..._constants import (
     HEAP_ZERO_MEMORY,
     SIZE_MAX,
 )
-from ._heap import MAX_REQUEST, _NoLock
+from ._guard import register_hot
+from ._heap import LARGE_THRESHOLD, MAX_REQUEST, _NoLock
 
 if TYPE_CHECKING:
     from ._backend import EmulatedBackend
 
 _NO_LOCK = _NoLock()
+_NO_FLAGS = 0  # compared by identity, as in _alloc.py
 
 
 def heap_realloc(self: "EmulatedBackend", hHeap: Any, dwFlags: Any, lpMem: Any, dwBytes: Any) -> Optional[int]:
@@ -79,3 +86,52 @@ def heap_realloc(self: "EmulatedBackend", hHeap: Any, dwFlags: Any, lpMem: Any, 
     if flags & HEAP_GENERATE_EXCEPTIONS:
         self._raise_no_memory("HeapReAlloc", size)
     return self._fail(ERROR_NOT_ENOUGH_MEMORY)
+
+
+def hot_realloc(backend: "EmulatedBackend") -> Callable[[Any, Any, Any, Any], Optional[int]]:
+    """HeapReAlloc for ``backend``, with its hot path in front."""
+    heaps_get = backend._heaps.get
+    full = heap_realloc.__get__(backend)
+
+    def HeapReAlloc(hHeap: Any, dwFlags: Any, lpMem: Any, dwBytes: Any) -> Optional[int]:
+        if (
+            type(hHeap) is int
+            and dwFlags is _NO_FLAGS
+            and type(lpMem) is int
+            and type(dwBytes) is int
+            and 0 <= dwBytes < LARGE_THRESHOLD
+        ):
+            heap = heaps_get(hHeap)
+            if heap is not None and heap.quick_resize:
+                token = heap.token
+                held = False
+                try:
+                    token.pop()
+                except IndexError:
+                    pass  # Held elsewhere: the full path waits for it.
+                else:
+                    held = True
+                    try:
+                        blocks = heap.blocks
+                        old = blocks.get(lpMem)
+                        if old is not None and lpMem not in heap.large:
+                            # In place within the block's capacity (always for a
+                            # shrink), else realloc: the full path's choices.
+                            if dwBytes <= old or dwBytes <= heap.native.usable_query(lpMem):
+                                moved = lpMem
+                            else:
+                                moved = heap.native.realloc(lpMem, dwBytes)
+                            if moved:
+                                if moved != lpMem:
+                                    del blocks[lpMem]
+                                blocks[moved] = dwBytes
+                                heap.allocated += dwBytes - old
+                                heap._walk_cache = None
+                                return moved
+                    finally:
+                        token.append(True)
+                        held = False
+        return full(hHeap, dwFlags, lpMem, dwBytes)
+
+    register_hot((HeapReAlloc,))
+    return HeapReAlloc

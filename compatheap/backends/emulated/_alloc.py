@@ -1,0 +1,214 @@
+"""HeapAlloc, HeapFree and HeapSize: the full paths and the hot paths.
+
+The full paths take any argument ctypes would, hold the heap's lock and
+handle every case. Each backend instance also gets hot paths (closures, bound
+by :func:`hot_paths`): for plain int arguments, no flags (HeapAlloc: or
+HEAP_ZERO_MEMORY), and a block served from or kept in the heap's spare lists
+(or, for HeapSize, any live block), they do the whole call under the heap's
+token (see ``_guard.py``) in a few dictionary and list operations. Anything
+else, or a token that is taken, goes to the full path, which gives the same
+result for these calls.
+"""
+
+from __future__ import annotations
+
+import ctypes
+from typing import TYPE_CHECKING, Any, Callable, Optional, Tuple
+
+from ..._args import dword_arg, pointer_arg, size_arg
+from ..._constants import (
+    ERROR_INVALID_HANDLE,
+    ERROR_INVALID_PARAMETER,
+    ERROR_NOT_ENOUGH_MEMORY,
+    HEAP_GENERATE_EXCEPTIONS,
+    HEAP_NO_SERIALIZE,
+    HEAP_SIZE_FAILURE,
+    HEAP_ZERO_MEMORY,
+    SIZE_MAX,
+)
+from ._guard import register_hot
+from ._heap import MAX_REQUEST, SPARE_PER_SIZE, _NoLock
+
+if TYPE_CHECKING:
+    from ._backend import EmulatedBackend
+
+_NO_LOCK = _NoLock()
+_memset = ctypes.memset
+# The flag values the hot paths serve. Compared by identity: every int 0 or 8
+# CPython makes is one cached object, so ``is`` checks type and value at once
+# (a bool, a float or an int subclass takes the full path, as it should).
+_NO_FLAGS = 0
+_ZERO_FLAGS = HEAP_ZERO_MEMORY
+
+
+def heap_alloc(self: "EmulatedBackend", hHeap: Any, dwFlags: Any, dwBytes: Any) -> Optional[int]:
+    """``HeapAlloc(hHeap, dwFlags, dwBytes)``."""
+    heap = (self._heaps.get(hHeap) if type(hHeap) is int else None) or self._heap_arg(hHeap, 1)
+    flags = dword_arg(dwFlags, 2)
+    size = size_arg(dwBytes, 3)
+    if heap is None:
+        return self._fail(ERROR_INVALID_HANDLE)
+    flags |= heap.flags
+    lock = _NO_LOCK if flags & HEAP_NO_SERIALIZE else heap.lock
+    with lock:
+        if not heap.alive:
+            return self._fail(ERROR_INVALID_HANDLE)
+        address = heap.alloc(size, (flags & HEAP_ZERO_MEMORY) != 0) if size <= MAX_REQUEST else 0
+        if address:
+            try:
+                heap.blocks[address] = size
+            except MemoryError:  # Python's own memory ran out: the block goes back.
+                heap.release(address, size)
+                heap._walk_cache = None  # A fixed heap's free index changed twice.
+            else:
+                heap.allocated += size
+                heap._walk_cache = None
+                return address
+    if flags & HEAP_GENERATE_EXCEPTIONS:
+        self._raise_no_memory("HeapAlloc", size)
+    return self._fail(ERROR_NOT_ENOUGH_MEMORY)
+
+
+def heap_free(self: "EmulatedBackend", hHeap: Any, dwFlags: Any, lpMem: Any) -> int:
+    """``HeapFree(hHeap, dwFlags, lpMem)``."""
+    heap = (self._heaps.get(hHeap) if type(hHeap) is int else None) or self._heap_arg(hHeap, 1)
+    flags = dword_arg(dwFlags, 2)
+    address = pointer_arg(lpMem, 3)
+    if not address:
+        return 1  # Freeing NULL succeeds, whatever the handle.
+    if heap is None:
+        return self._false(ERROR_INVALID_PARAMETER)
+    with _NO_LOCK if (flags | heap.flags) & HEAP_NO_SERIALIZE else heap.lock:
+        blocks = heap.blocks
+        size = blocks.get(address)
+        if size is None or not heap.alive:
+            return self._false(ERROR_INVALID_PARAMETER)
+        if heap.checking and not heap.block_intact(address, size):
+            # The debug heap refuses to free a block whose tail was overrun.
+            return self._false(ERROR_INVALID_PARAMETER)
+        del blocks[address]
+        heap.allocated -= size
+        heap._walk_cache = None
+        heap.release(address, size)
+    return 1
+
+
+def heap_size(self: "EmulatedBackend", hHeap: Any, dwFlags: Any, lpMem: Any) -> int:
+    """``HeapSize(hHeap, dwFlags, lpMem)``."""
+    heap = (self._heaps.get(hHeap) if type(hHeap) is int else None) or self._heap_arg(hHeap, 1)
+    flags = dword_arg(dwFlags, 2)
+    address = pointer_arg(lpMem, 3)
+    if heap is None:
+        self._error.code = ERROR_INVALID_PARAMETER
+        return HEAP_SIZE_FAILURE
+    with _NO_LOCK if (flags | heap.flags) & HEAP_NO_SERIALIZE else heap.lock:
+        size = heap.blocks.get(address) if heap.alive else None
+    if size is None:
+        self._error.code = ERROR_INVALID_PARAMETER
+        return HEAP_SIZE_FAILURE
+    return size
+
+
+HotAlloc = Callable[[Any, Any, Any], Optional[int]]
+HotFree = Callable[[Any, Any, Any], int]
+
+
+def hot_paths(backend: "EmulatedBackend") -> Tuple[HotAlloc, HotFree, HotFree]:
+    """HeapAlloc, HeapFree and HeapSize for ``backend``, each with its hot path in front.
+
+    Local names rather than attribute lookups, ``type(x) is int`` rather than
+    conversions, no lock calls: each is a measurable part of a call this short.
+    """
+    heaps_get = backend._heaps.get
+    full_alloc = heap_alloc.__get__(backend)
+    full_free = heap_free.__get__(backend)
+    full_size = heap_size.__get__(backend)
+
+    def HeapAlloc(hHeap: Any, dwFlags: Any, dwBytes: Any) -> Optional[int]:
+        if type(hHeap) is int and (dwFlags is _NO_FLAGS or dwFlags is _ZERO_FLAGS) and type(dwBytes) is int:
+            heap = heaps_get(hHeap)
+            if heap is not None:
+                token = heap.token
+                held = False
+                try:
+                    token.pop()
+                except IndexError:
+                    pass  # Held elsewhere: the full path waits for it.
+                else:
+                    held = True
+                    try:
+                        spare = heap.spare.get(dwBytes)
+                        if spare:
+                            address = spare.pop()
+                            try:
+                                heap.blocks[address] = dwBytes
+                            except MemoryError:
+                                spare.append(address)  # and the full path fails as it must
+                            else:
+                                heap.allocated += dwBytes
+                                heap._walk_cache = None
+                                if dwFlags:
+                                    _memset(address, 0, dwBytes)
+                                return address
+                    finally:
+                        token.append(True)
+                        held = False
+        return full_alloc(hHeap, dwFlags, dwBytes)
+
+    def HeapFree(hHeap: Any, dwFlags: Any, lpMem: Any) -> int:
+        if type(hHeap) is int and dwFlags is _NO_FLAGS and type(lpMem) is int:
+            heap = heaps_get(hHeap)
+            if heap is not None:
+                token = heap.token
+                held = False
+                try:
+                    token.pop()
+                except IndexError:
+                    pass
+                else:
+                    held = True
+                    try:
+                        blocks = heap.blocks
+                        size = blocks.get(lpMem)
+                        if size is not None:
+                            spare = heap.spare.get(size)
+                            # A mapped block is unmapped when freed, never kept.
+                            if spare is not None and len(spare) < SPARE_PER_SIZE and lpMem not in heap.large:
+                                spare.append(lpMem)
+                                del blocks[lpMem]
+                                heap.allocated -= size
+                                heap._walk_cache = None
+                                return 1
+                    except MemoryError:
+                        pass  # The spare list could not grow: the full path frees.
+                    finally:
+                        token.append(True)
+                        held = False
+        return full_free(hHeap, dwFlags, lpMem)
+
+    def HeapSize(hHeap: Any, dwFlags: Any, lpMem: Any) -> int:
+        if type(hHeap) is int and dwFlags is _NO_FLAGS and type(lpMem) is int:
+            heap = heaps_get(hHeap)
+            if heap is not None:
+                token = heap.token
+                held = False
+                try:
+                    token.pop()
+                except IndexError:
+                    pass
+                else:
+                    held = True
+                    try:
+                        size = heap.blocks.get(lpMem)
+                        if size is not None:
+                            return size
+                    finally:
+                        token.append(True)
+                        held = False
+        return full_size(hHeap, dwFlags, lpMem)
+
+    register_hot((HeapAlloc, HeapFree, HeapSize))
+    return HeapAlloc, HeapFree, HeapSize
+
+
+__all__ = ["SIZE_MAX", "heap_alloc", "heap_free", "heap_size", "hot_paths"]
