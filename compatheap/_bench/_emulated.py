@@ -14,7 +14,7 @@ from typing import Any, Callable, Dict, List, Optional
 from .._constants import HEAP_ZERO_MEMORY
 from ..conformance._support import resident_bytes
 from ._figures import Figure, Scale
-from ._timing import RawLibc, batch, interleaved
+from ._timing import Case, RawLibc, batch, interleaved
 
 _BLOCK = 48
 #: Room for figure 4's fragmented heap (two chunks of 64 bytes per live block).
@@ -106,51 +106,53 @@ def big_growth(api: Any, libc: RawLibc, scale: Scale) -> List[Figure]:
     steps = [2 * base, 3 * base, 2 * base, base]
     heap = api.HeapCreate(0, 0, 0)
     realloc = api.HeapReAlloc
-    state = {"ours": api.HeapAlloc(heap, 0, base), "zero": api.HeapAlloc(heap, 0, base), "raw": libc.malloc(base)}
-    for block in state.values():
-        ctypes.memset(block, 1, base)  # resident, as a block in use is
-
     # A cycle takes microseconds: time several per repetition, above the clock's noise.
     cycles = 5 if scale.quick else 50
+    clock = time.perf_counter
 
-    def cycle_ours(key: str, flags: int, times: int = cycles) -> Callable[[], None]:
-        def run() -> None:
-            block = state[key]
+    # A fresh block each repetition, resident as a block in use is: what a
+    # system call costs depends on where the block lies among the process's
+    # mappings, so one block per side would measure its placement, not the code.
+    def ours(flags: int, times: int = cycles) -> Case:
+        def run() -> float:
+            block = api.HeapAlloc(heap, 0, base)
+            ctypes.memset(block, 1, base)
+            start = clock()
             for _ in range(times):
                 for size in steps:
                     block = realloc(heap, flags, block, size)
-            state[key] = block
+            seconds = clock() - start
+            api.HeapFree(heap, 0, block)
+            return seconds
 
         return run
 
-    def cycle_raw() -> None:
-        block = state["raw"]
+    def raw() -> float:
+        block = libc.malloc(base)
+        ctypes.memset(block, 1, base)
+        start = clock()
         for _ in range(cycles):
             for size in steps:
                 block = libc.realloc(block, size)
-        state["raw"] = block
+        seconds = clock() - start
+        libc.free(block)
+        return seconds
 
-    def cycle_copy() -> None:
-        block, size = state["raw"], base
+    def copy() -> float:
+        block, size = libc.malloc(base), base
+        ctypes.memset(block, 1, base)
+        start = clock()
         for new in steps:
             moved = libc.malloc(new)
             libc.memmove(moved, block, min(size, new))
             libc.free(block)
             block, size = moved, new
-        state["raw"] = block
+        seconds = clock() - start
+        libc.free(block)
+        return seconds
 
-    t = interleaved(
-        {
-            "raw": batch(cycle_raw),
-            "ours": batch(cycle_ours("ours", 0)),
-            "zero": batch(cycle_ours("zero", HEAP_ZERO_MEMORY)),
-        },
-        scale.rounds,
-    )
-    copy = interleaved({"copy": batch(cycle_copy), "ours": batch(cycle_ours("ours", 0, 1))}, scale.copy_rounds)
-    for key in ("ours", "zero"):
-        api.HeapFree(heap, 0, state[key])
-    libc.free(state["raw"])
+    t = interleaved({"raw": raw, "ours": ours(0), "zero": ours(HEAP_ZERO_MEMORY)}, scale.rounds)
+    copied = interleaved({"copy": copy, "ours": ours(0, 1)}, scale.copy_rounds)
     api.HeapDestroy(heap)
     mib = base >> 20
     label = f"{mib}->{2 * mib}->{3 * mib} MiB and back"
@@ -164,7 +166,7 @@ def big_growth(api: Any, libc: RawLibc, scale: Scale) -> List[Figure]:
             details={"us_per_call": cycle},
         ),
         Figure("3b", "  the same with HEAP_ZERO_MEMORY / ctypes realloc", t["zero"] / t["raw"], 1.2),
-        Figure("3c", "  speed-up over malloc+memmove+free", copy["copy"] / copy["ours"], 100, at_least=True),
+        Figure("3c", "  speed-up over malloc+memmove+free", copied["copy"] / copied["ours"], 100, at_least=True),
     ]
 
 

@@ -33,9 +33,13 @@ def interleaved(cases: Dict[str, Case], rounds: int) -> Dict[str, float]:
     times: Dict[str, List[float]] = {name: [] for name in cases}
     for case in cases.values():  # one warm-up each: caches, lazy binding
         case()
-    for _ in range(rounds):
-        for name, case in cases.items():
-            times[name].append(case())
+    names = list(cases)
+    for turn in range(rounds):
+        # Each case in each place in turn: whatever running first or after
+        # another case costs (caches, the allocator's state) falls on all alike.
+        shift = turn % len(names)
+        for name in names[shift:] + names[:shift]:
+            times[name].append(cases[name]())
     return {name: statistics.median(values) for name, values in times.items()}
 
 

@@ -24,7 +24,6 @@ from ..._constants import (
     HEAP_NO_SERIALIZE,
     HEAP_SIZE_FAILURE,
     HEAP_ZERO_MEMORY,
-    SIZE_MAX,
 )
 from ._guard import register_hot
 from ._heap import MAX_REQUEST, SPARE_PER_SIZE, _NoLock
@@ -120,9 +119,9 @@ def hot_paths(backend: "EmulatedBackend") -> Tuple[HotAlloc, HotFree, HotFree]:
     conversions, no lock calls: each is a measurable part of a call this short.
     """
     heaps_get = backend._heaps.get
-    full_alloc = heap_alloc.__get__(backend)
-    full_free = heap_free.__get__(backend)
-    full_size = heap_size.__get__(backend)
+    full_alloc: HotAlloc = heap_alloc.__get__(backend)
+    full_free: HotFree = heap_free.__get__(backend)
+    full_size: HotFree = heap_size.__get__(backend)
 
     def HeapAlloc(hHeap: Any, dwFlags: Any, dwBytes: Any) -> Optional[int]:
         if type(hHeap) is int and (dwFlags is _NO_FLAGS or dwFlags is _ZERO_FLAGS) and type(dwBytes) is int:
@@ -152,7 +151,7 @@ def hot_paths(backend: "EmulatedBackend") -> Tuple[HotAlloc, HotFree, HotFree]:
                                 return address
                     finally:
                         token.append(True)
-                        held = False
+                        held = False  # noqa: F841 - read by _guard.held_here()
         return full_alloc(hHeap, dwFlags, dwBytes)
 
     def HeapFree(hHeap: Any, dwFlags: Any, lpMem: Any) -> int:
@@ -183,7 +182,7 @@ def hot_paths(backend: "EmulatedBackend") -> Tuple[HotAlloc, HotFree, HotFree]:
                         pass  # The spare list could not grow: the full path frees.
                     finally:
                         token.append(True)
-                        held = False
+                        held = False  # noqa: F841 - read by _guard.held_here()
         return full_free(hHeap, dwFlags, lpMem)
 
     def HeapSize(hHeap: Any, dwFlags: Any, lpMem: Any) -> int:
@@ -204,11 +203,8 @@ def hot_paths(backend: "EmulatedBackend") -> Tuple[HotAlloc, HotFree, HotFree]:
                             return size
                     finally:
                         token.append(True)
-                        held = False
+                        held = False  # noqa: F841 - read by _guard.held_here()
         return full_size(hHeap, dwFlags, lpMem)
 
     register_hot((HeapAlloc, HeapFree, HeapSize))
     return HeapAlloc, HeapFree, HeapSize
-
-
-__all__ = ["SIZE_MAX", "heap_alloc", "heap_free", "heap_size", "hot_paths"]

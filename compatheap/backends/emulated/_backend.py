@@ -20,9 +20,6 @@ from ..._constants import (
     HEAP_GENERATE_EXCEPTIONS,
     HEAP_GROWABLE,
     HEAP_NO_SERIALIZE,
-    HEAP_SIZE_FAILURE,
-    HEAP_ZERO_MEMORY,
-    SIZE_MAX,
     STATUS_NO_MEMORY,
     HeapCompatibilityInformation,
     HeapEnableTerminationOnCorruption,
@@ -70,8 +67,8 @@ class EmulatedBackend(HeapBackend):
         self._process_heap: Optional[Heap] = None
         self._error = _LastError()
         # Instance attributes shadow the methods: a call finds the hot path first.
-        self.HeapAlloc, self.HeapFree, self.HeapSize = hot_paths(self)  # type: ignore[method-assign]
-        self.HeapReAlloc = hot_realloc(self)  # type: ignore[method-assign]
+        alloc, free, size = hot_paths(self)
+        vars(self).update(HeapAlloc=alloc, HeapFree=free, HeapSize=size, HeapReAlloc=hot_realloc(self))
 
     @classmethod
     def from_settings(cls, settings: Settings) -> "EmulatedBackend":

@@ -66,6 +66,8 @@ class GrowableHeap(Heap):
         # heap (it has no malloc'd blocks).
         self.recycle = self.recycle and type(native) is Native and not self.executable
         self.quick_resize = self.recycle and not self.track_capacity
+        #: Whether its hot path may also resize mapped blocks (with mremap).
+        self.quick_remap = self.quick_resize and native.has_mremap
 
     # -- helpers -----------------------------------------------------------
     def _pages(self, size: int) -> int:
@@ -151,18 +153,37 @@ class GrowableHeap(Heap):
             return
         self.native.free(address)
 
+    def remap_large(self, address: int, length: int, new: int) -> int:
+        """Resize the mapped block at ``address`` (a mapping of ``length``) with one system call.
+
+        A growth is an mremap with MAYMOVE, which stays in place when it can
+        and moves the pages (no copy) when it cannot; a shrink unmaps the tail.
+        The block's address after, or 0 if the system refused (nothing changed).
+        """
+        page = self.page
+        need = (new + page - 1) & -page or page  # _pages(), inlined: on the hot path
+        if need > length:
+            moved = self.native.remap(address, length, need, True)
+            if moved:
+                if moved != address:
+                    del self.large[address]
+                self.large[moved] = need
+            return moved
+        # A failed unmap still shrinks the block for the caller: the pages stay its own.
+        if need < length and self.native.unmap(address + need, length - need):
+            self.large[address] = need
+        return address
+
     def resize_in_place(self, address: int, old: int, new: int) -> bool:
         length = self.large.get(address)
         if length is not None:
             need = self._pages(new)
-            if need < length:
-                if not self.native.unmap(address + need, length - need):
-                    return True  # Still shrunk for the caller; the pages stay the block's.
-            elif need > length:
-                if not self.native.remap(address, length, need, False):
-                    return False
-                self._fresh = (address, length)
+            if need <= length:
+                return bool(self.remap_large(address, length, new))
+            if not self.native.remap(address, length, need, False):
+                return False
             self.large[address] = need
+            self._fresh = (address, length)
             return True
         if new <= old:
             return True  # A shrink always fits: no need to ask the C library.
@@ -172,27 +193,22 @@ class GrowableHeap(Heap):
         return need <= self.native.usable_size(address, old)
 
     def resize(self, address: int, old: int, new: int) -> int:
-        if new > old and address in self.large and self.native.has_mremap:
-            # One mremap with MAYMOVE grows in place when it can and moves the
-            # pages (no copy) when it cannot: no separate in-place attempt.
-            return self.move(address, old, new)
+        length = self.large.get(address)
+        if length is not None and self.native.has_mremap:
+            moved = self.remap_large(address, length, new)
+            if not moved:
+                return self.move(address, old, new)
+            if self.large[moved] > length:
+                self._fresh = (moved, length)
+            return moved
         if self.resize_in_place(address, old, new):
             return address
         return self.move(address, old, new)
 
     def move(self, address: int, old: int, new: int) -> int:
         native = self.native
-        length = self.large.get(address)
-        if length is not None:
-            need = self._pages(new)
-            moved = native.remap(address, length, need, True)
-            if moved:
-                del self.large[address]
-                self.large[moved] = need
-                self._fresh = (moved, length)
-                return moved
         mapped = new >= self.large_from
-        if length is not None or mapped or self.quarantine is not None:
+        if address in self.large or mapped or self.quarantine is not None:
             # Copying move: the destination is of another kind, mremap is
             # missing, or the old block must go to quarantine, not to realloc.
             moved = self._map(new) if mapped else self._malloc(new)

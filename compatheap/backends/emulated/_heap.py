@@ -76,8 +76,10 @@ class Heap:
         self.recycle = not self.checking
         #: Blocks with a mapping of their own: address -> mapping length.
         self.large: Dict[int, int] = {}
-        #: Whether HeapReAlloc's hot path may resize this heap's small blocks.
+        #: Whether HeapReAlloc's hot path may resize this heap's small blocks,
+        #: and its mapped ones (see GrowableHeap).
         self.quick_resize = False
+        self.quick_remap = False
         self.allocated = 0
         self.compat_info = 0
         self.quarantine: Optional[Quarantine] = Quarantine() if debug.free else None
@@ -102,6 +104,10 @@ class Heap:
 
     def move(self, address: int, old: int, new: int) -> int:
         """A new block of ``new`` bytes holding the old contents; the old one is released."""
+        raise NotImplementedError
+
+    def remap_large(self, address: int, length: int, new: int) -> int:
+        """Resize a block with a mapping of its own (only heaps that make them)."""
         raise NotImplementedError
 
     def entries(self) -> List[Entry]:

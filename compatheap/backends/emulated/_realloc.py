@@ -17,6 +17,7 @@ shrink) or else calls ``realloc``, under the heap's token (see ``_guard.py``).
 
 from __future__ import annotations
 
+import ctypes
 from typing import TYPE_CHECKING, Any, Callable, Optional
 
 from ..._args import dword_arg, pointer_arg, size_arg
@@ -37,7 +38,10 @@ if TYPE_CHECKING:
     from ._backend import EmulatedBackend
 
 _NO_LOCK = _NoLock()
-_NO_FLAGS = 0  # compared by identity, as in _alloc.py
+# Compared by identity, as in _alloc.py.
+_NO_FLAGS = 0
+_ZERO_FLAGS = HEAP_ZERO_MEMORY
+_memset = ctypes.memset
 
 
 def heap_realloc(self: "EmulatedBackend", hHeap: Any, dwFlags: Any, lpMem: Any, dwBytes: Any) -> Optional[int]:
@@ -91,15 +95,15 @@ def heap_realloc(self: "EmulatedBackend", hHeap: Any, dwFlags: Any, lpMem: Any, 
 def hot_realloc(backend: "EmulatedBackend") -> Callable[[Any, Any, Any, Any], Optional[int]]:
     """HeapReAlloc for ``backend``, with its hot path in front."""
     heaps_get = backend._heaps.get
-    full = heap_realloc.__get__(backend)
+    full: Callable[[Any, Any, Any, Any], Optional[int]] = heap_realloc.__get__(backend)
 
     def HeapReAlloc(hHeap: Any, dwFlags: Any, lpMem: Any, dwBytes: Any) -> Optional[int]:
         if (
             type(hHeap) is int
-            and dwFlags is _NO_FLAGS
+            and (dwFlags is _NO_FLAGS or dwFlags is _ZERO_FLAGS)
             and type(lpMem) is int
             and type(dwBytes) is int
-            and 0 <= dwBytes < LARGE_THRESHOLD
+            and 0 <= dwBytes <= MAX_REQUEST
         ):
             heap = heaps_get(hHeap)
             if heap is not None and heap.quick_resize:
@@ -114,23 +118,37 @@ def hot_realloc(backend: "EmulatedBackend") -> Callable[[Any, Any, Any, Any], Op
                     try:
                         blocks = heap.blocks
                         old = blocks.get(lpMem)
-                        if old is not None and lpMem not in heap.large:
-                            # In place within the block's capacity (always for a
-                            # shrink), else realloc: the full path's choices.
-                            if dwBytes <= old or dwBytes <= heap.native.usable_query(lpMem):
-                                moved = lpMem
+                        if old is not None:
+                            length = heap.large.get(lpMem)
+                            if length is None:
+                                # In place within the block's capacity (always for a
+                                # shrink), else realloc: the full path's choices. A
+                                # small block growing large moves: the full path's job.
+                                if dwBytes <= old or dwBytes <= heap.native.usable_query(lpMem):  # type: ignore[misc]
+                                    moved = lpMem
+                                elif dwBytes < LARGE_THRESHOLD:
+                                    moved = heap.native.realloc(lpMem, dwBytes)
+                                else:
+                                    moved = 0
+                                zero_end = dwBytes
+                            elif heap.quick_remap:
+                                moved = heap.remap_large(lpMem, length, dwBytes)
+                                # From the old mapping's end on, the pages are new (zero).
+                                zero_end = min(dwBytes, length)
                             else:
-                                moved = heap.native.realloc(lpMem, dwBytes)
+                                moved = 0
                             if moved:
                                 if moved != lpMem:
                                     del blocks[lpMem]
                                 blocks[moved] = dwBytes
                                 heap.allocated += dwBytes - old
                                 heap._walk_cache = None
+                                if dwFlags and zero_end > old:
+                                    _memset(moved + old, 0, zero_end - old)
                                 return moved
                     finally:
                         token.append(True)
-                        held = False
+                        held = False  # noqa: F841 - read by _guard.held_here()
         return full(hHeap, dwFlags, lpMem, dwBytes)
 
     register_hot((HeapReAlloc,))
