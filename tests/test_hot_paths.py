@@ -25,7 +25,7 @@ from tests.conftest import require_emulation
 
 require_emulation()
 
-from compatheap import ERROR_INVALID_HANDLE, HEAP_ZERO_MEMORY  # noqa: E402
+from compatheap import ERROR_INVALID_HANDLE, ERROR_INVALID_PARAMETER, HEAP_SIZE_FAILURE, HEAP_ZERO_MEMORY  # noqa: E402
 from compatheap.backends.emulated import EmulatedBackend, _alloc  # noqa: E402
 from compatheap.backends.emulated._guard import HeapGuard  # noqa: E402
 from compatheap.backends.emulated._heap import LARGE_THRESHOLD  # noqa: E402
@@ -140,7 +140,9 @@ def test_bad_arguments_take_the_full_path() -> None:
     with pytest.raises(ctypes.ArgumentError):
         api.HeapAlloc(float(heap), 0, 48)
     assert api.HeapAlloc(heap + 16, 0, 48) is None and api.GetLastError() == ERROR_INVALID_HANDLE
-    assert api.HeapSize(heap, 0, block) == 2**64 - 1 if ctypes.sizeof(ctypes.c_void_p) == 8 else 2**32 - 1
+    # A freed block waiting for reuse is no live block.
+    assert api.HeapSize(heap, 0, block) == HEAP_SIZE_FAILURE and api.GetLastError() == ERROR_INVALID_PARAMETER
+    assert not api.HeapFree(heap, 0, block) and api.GetLastError() == ERROR_INVALID_PARAMETER
     again = api.HeapAlloc(heap, 0, 48)
     with pytest.raises(ctypes.ArgumentError):
         api.HeapFree(heap, 0, float(again))
