@@ -60,7 +60,6 @@ def heap_alloc(self: "EmulatedBackend", hHeap: Any, dwFlags: Any, dwBytes: Any) 
                 heap.release(address, size)
                 heap._walk_cache = None  # A fixed heap's free index changed twice.
             else:
-                heap.allocated += size
                 heap._walk_cache = None
                 return address
     if flags & HEAP_GENERATE_EXCEPTIONS:
@@ -86,7 +85,6 @@ def heap_free(self: "EmulatedBackend", hHeap: Any, dwFlags: Any, lpMem: Any) -> 
             # The debug heap refuses to free a block whose tail was overrun.
             return self._false(ERROR_INVALID_PARAMETER)
         del blocks[address]
-        heap.allocated -= size
         heap._walk_cache = None
         heap.release(address, size)
     return 1
@@ -144,7 +142,6 @@ def hot_paths(backend: "EmulatedBackend") -> Tuple[HotAlloc, HotFree, HotFree]:
                             except MemoryError:
                                 spare.append(address)  # and the full path fails as it must
                             else:
-                                heap.allocated += dwBytes
                                 heap._walk_cache = None
                                 if dwFlags:
                                     _memset(address, 0, dwBytes)
@@ -175,7 +172,6 @@ def hot_paths(backend: "EmulatedBackend") -> Tuple[HotAlloc, HotFree, HotFree]:
                             if spare is not None and len(spare) < SPARE_PER_SIZE and lpMem not in heap.large:
                                 spare.append(lpMem)
                                 del blocks[lpMem]
-                                heap.allocated -= size
                                 heap._walk_cache = None
                                 return 1
                     except MemoryError:

@@ -274,7 +274,7 @@ class EmulatedBackend(HeapBackend):
         with heap.lock:
             if not heap.alive:  # Destroyed since the check above.
                 return self._false(ERROR_INVALID_HANDLE)
-            summary.cbAllocated = heap.allocated
+            summary.cbAllocated = heap.allocated()
             summary.cbCommitted = heap.committed()
             summary.cbReserved = heap.reserved()
             summary.cbMaxReserve = heap.reserved()

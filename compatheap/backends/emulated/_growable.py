@@ -279,7 +279,7 @@ class GrowableHeap(Heap):
     def committed(self) -> int:
         # Small blocks count with their overhead; large ones by their whole mapping.
         large, blocks = self.large, self.blocks
-        small = self.allocated - sum(blocks[a] for a in large if a in blocks)
+        small = sum(size for address, size in blocks.items() if address not in large)
         return REGION_COMMIT + small + BLOCK_OVERHEAD * (len(blocks) - len(large)) + sum(large.values())
 
     def reserved(self) -> int:

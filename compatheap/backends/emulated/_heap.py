@@ -80,7 +80,6 @@ class Heap:
         #: and its mapped ones (see GrowableHeap).
         self.quick_resize = False
         self.quick_remap = False
-        self.allocated = 0
         self.compat_info = 0
         self.quarantine: Optional[Quarantine] = Quarantine() if debug.free else None
         self._walk_cache: Optional[Tuple[List[Entry], Dict[Tuple[int, int], int]]] = None
@@ -126,6 +125,10 @@ class Heap:
         raise NotImplementedError
 
     # -- shared behaviour --------------------------------------------------
+    def allocated(self) -> int:
+        """Bytes in live blocks: summed when asked, so no call pays to keep a total."""
+        return sum(self.blocks.values())
+
     def new_contents(self, address: int, start: int, end: int, zero: bool) -> None:
         """Initialise bytes ``start..end`` of a block that were not the caller's before."""
         if end > start:

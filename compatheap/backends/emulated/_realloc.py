@@ -76,7 +76,6 @@ def heap_realloc(self: "EmulatedBackend", hHeap: Any, dwFlags: Any, lpMem: Any, 
             if moved != address:
                 del blocks[address]
             blocks[moved] = size
-            heap.allocated += size - old
             heap._walk_cache = None
             if size > old:
                 # Bytes past the old requested size are new to the caller even
@@ -141,7 +140,6 @@ def hot_realloc(backend: "EmulatedBackend") -> Callable[[Any, Any, Any, Any], Op
                                 if moved != lpMem:
                                     del blocks[lpMem]
                                 blocks[moved] = dwBytes
-                                heap.allocated += dwBytes - old
                                 heap._walk_cache = None
                                 if dwFlags and zero_end > old:
                                     _memset(moved + old, 0, zero_end - old)
