@@ -25,7 +25,13 @@ from tests.conftest import require_emulation
 
 require_emulation()
 
-from compatheap import ERROR_INVALID_HANDLE, ERROR_INVALID_PARAMETER, HEAP_SIZE_FAILURE, HEAP_ZERO_MEMORY  # noqa: E402
+from compatheap import (  # noqa: E402
+    ERROR_INVALID_HANDLE,
+    ERROR_INVALID_PARAMETER,
+    HEAP_NO_SERIALIZE,
+    HEAP_SIZE_FAILURE,
+    HEAP_ZERO_MEMORY,
+)
 from compatheap.backends.emulated import EmulatedBackend, _alloc  # noqa: E402
 from compatheap.backends.emulated._guard import HeapGuard  # noqa: E402
 from compatheap.backends.emulated._heap import LARGE_THRESHOLD  # noqa: E402
@@ -39,7 +45,7 @@ sizes = st.one_of(
     st.integers(301, 5000),
     st.integers(LARGE_THRESHOLD - 64, LARGE_THRESHOLD + 3 * 4096),  # across the mapping threshold
 )
-flags = st.sampled_from([0, HEAP_ZERO_MEMORY])
+flags = st.sampled_from([0, HEAP_NO_SERIALIZE, HEAP_ZERO_MEMORY, HEAP_NO_SERIALIZE | HEAP_ZERO_MEMORY])
 ops = st.lists(
     st.one_of(
         st.tuples(st.just("alloc"), sizes, flags),
@@ -90,7 +96,7 @@ def _step(side: Side, op: Tuple[Any, ...], seed: int) -> Tuple[Any, ...]:
         block = side.call("HeapAlloc", flag, size)
         if not block:
             return (None, side.api.GetLastError())
-        zeroed = ctypes.string_at(block, size) == bytes(size) if flag else None
+        zeroed = ctypes.string_at(block, size) == bytes(size) if flag & HEAP_ZERO_MEMORY else None
         _fill(block, size, seed)
         side.blocks.append(block)
         return (True, zeroed)
@@ -109,7 +115,8 @@ def _step(side: Side, op: Tuple[Any, ...], seed: int) -> Tuple[Any, ...]:
     if not moved:
         return (None, side.api.GetLastError())
     side.blocks[index] = moved
-    tail = ctypes.string_at(moved + old, size - old) == bytes(size - old) if flag and size > old else None
+    grown = flag & HEAP_ZERO_MEMORY and size > old
+    tail = ctypes.string_at(moved + old, size - old) == bytes(size - old) if grown else None
     _fill(moved, size, seed)
     return (True, tail)
 
@@ -152,9 +159,10 @@ def test_bad_arguments_take_the_full_path() -> None:
     assert api.HeapFree(heap, 0, again)
 
 
-def test_steady_pattern_stays_on_the_hot_path(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Allocating and freeing one size over and over never reaches the full path."""
-    calls: Dict[str, int] = {"alloc": 0, "free": 0}
+@pytest.mark.parametrize("size", [48, 1000, LARGE_THRESHOLD + 1])
+def test_plain_calls_stay_on_the_hot_path(monkeypatch: pytest.MonkeyPatch, size: int) -> None:
+    """Plain alloc, size and free calls on heaps without debug checks never reach the full path."""
+    calls: Dict[str, int] = {"alloc": 0, "free": 0, "size": 0}
 
     def counting(name: str, full: Callable[..., Any]) -> Callable[..., Any]:
         def spy(*args: Any) -> Any:
@@ -163,19 +171,22 @@ def test_steady_pattern_stays_on_the_hot_path(monkeypatch: pytest.MonkeyPatch) -
 
         return spy
 
-    monkeypatch.setattr(_alloc, "heap_alloc", counting("alloc", _alloc.heap_alloc))
-    monkeypatch.setattr(_alloc, "heap_free", counting("free", _alloc.heap_free))
+    for name in calls:
+        monkeypatch.setattr(_alloc, f"heap_{name}", counting(name, getattr(_alloc, f"heap_{name}")))
     api = EmulatedBackend()
-    for kind in (api.GetProcessHeap(), api.HeapCreate(0, 0, 1 << 20)):
-        api.HeapFree(kind, 0, api.HeapAlloc(kind, 0, 48))  # the first of a size: full path
-        before = dict(calls)
-        for _ in range(1000):
-            block = api.HeapAlloc(kind, HEAP_ZERO_MEMORY, 48)
-            assert ctypes.string_at(block, 48) == bytes(48)
-            ctypes.memset(block, 0xAB, 48)
-            assert api.HeapSize(kind, 0, block) == 48
-            assert api.HeapFree(kind, 0, block)
-        assert calls == before
+    heaps = [api.GetProcessHeap(), api.HeapCreate(0, 0, 0)]
+    if size < LARGE_THRESHOLD:
+        heaps.append(api.HeapCreate(0, 0, 1 << 20))
+    for heap in heaps:
+        for flag in (0, HEAP_ZERO_MEMORY, HEAP_NO_SERIALIZE):
+            for _ in range(20):
+                block = api.HeapAlloc(heap, flag, size)
+                if flag & HEAP_ZERO_MEMORY:
+                    assert ctypes.string_at(block, size) == bytes(size)
+                ctypes.memset(block, 0xAB, size)
+                assert api.HeapSize(heap, 0, block) == size
+                assert api.HeapFree(heap, flag & HEAP_NO_SERIALIZE, block)
+    assert calls == {"alloc": 0, "free": 0, "size": 0}
 
 
 # -- the token -------------------------------------------------------------------

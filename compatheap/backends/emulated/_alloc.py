@@ -24,6 +24,7 @@ from ..._constants import (
     HEAP_NO_SERIALIZE,
     HEAP_SIZE_FAILURE,
     HEAP_ZERO_MEMORY,
+    SIZE_MAX,
 )
 from ._guard import register_hot
 from ._heap import MAX_REQUEST, SPARE_PER_SIZE, _NoLock
@@ -33,18 +34,20 @@ if TYPE_CHECKING:
 
 _NO_LOCK = _NoLock()
 _memset = ctypes.memset
-# The flag values the hot paths serve. Compared by identity: every int 0 or 8
-# CPython makes is one cached object, so ``is`` checks type and value at once
-# (a bool, a float or an int subclass takes the full path, as it should).
-_NO_FLAGS = 0
-_ZERO_FLAGS = HEAP_ZERO_MEMORY
+_DWORD_MAX = 0xFFFFFFFF
+# The flag values the hot paths serve: none, HEAP_NO_SERIALIZE (1),
+# HEAP_ZERO_MEMORY (8) and both. Compared by identity: every int this small
+# that CPython makes is one cached object, so ``is`` checks type and value at
+# once (a bool, a float or an int subclass takes the full path, as it should).
+# HEAP_NO_SERIALIZE changes nothing here: the token is no lock a caller waits on.
+F0, F1, F8, F9 = 0, HEAP_NO_SERIALIZE, HEAP_ZERO_MEMORY, HEAP_NO_SERIALIZE | HEAP_ZERO_MEMORY
 
 
 def heap_alloc(self: "EmulatedBackend", hHeap: Any, dwFlags: Any, dwBytes: Any) -> Optional[int]:
     """``HeapAlloc(hHeap, dwFlags, dwBytes)``."""
     heap = (self._heaps.get(hHeap) if type(hHeap) is int else None) or self._heap_arg(hHeap, 1)
-    flags = dword_arg(dwFlags, 2)
-    size = size_arg(dwBytes, 3)
+    flags = dwFlags if type(dwFlags) is int and 0 <= dwFlags <= _DWORD_MAX else dword_arg(dwFlags, 2)
+    size = dwBytes if type(dwBytes) is int and 0 <= dwBytes <= SIZE_MAX else size_arg(dwBytes, 3)
     if heap is None:
         return self._fail(ERROR_INVALID_HANDLE)
     flags |= heap.flags
@@ -70,8 +73,8 @@ def heap_alloc(self: "EmulatedBackend", hHeap: Any, dwFlags: Any, dwBytes: Any) 
 def heap_free(self: "EmulatedBackend", hHeap: Any, dwFlags: Any, lpMem: Any) -> int:
     """``HeapFree(hHeap, dwFlags, lpMem)``."""
     heap = (self._heaps.get(hHeap) if type(hHeap) is int else None) or self._heap_arg(hHeap, 1)
-    flags = dword_arg(dwFlags, 2)
-    address = pointer_arg(lpMem, 3)
+    flags = dwFlags if type(dwFlags) is int and 0 <= dwFlags <= _DWORD_MAX else dword_arg(dwFlags, 2)
+    address = lpMem if type(lpMem) is int and 0 < lpMem <= SIZE_MAX else pointer_arg(lpMem, 3)
     if not address:
         return 1  # Freeing NULL succeeds, whatever the handle.
     if heap is None:
@@ -122,7 +125,11 @@ def hot_paths(backend: "EmulatedBackend") -> Tuple[HotAlloc, HotFree, HotFree]:
     full_size: HotFree = heap_size.__get__(backend)
 
     def HeapAlloc(hHeap: Any, dwFlags: Any, dwBytes: Any) -> Optional[int]:
-        if type(hHeap) is int and (dwFlags is _NO_FLAGS or dwFlags is _ZERO_FLAGS) and type(dwBytes) is int:
+        if (
+            type(hHeap) is int
+            and (dwFlags is F0 or dwFlags is F8 or dwFlags is F1 or dwFlags is F9)
+            and type(dwBytes) is int
+        ):
             heap = heaps_get(hHeap)
             if heap is not None:
                 token = heap.token
@@ -137,22 +144,28 @@ def hot_paths(backend: "EmulatedBackend") -> Tuple[HotAlloc, HotFree, HotFree]:
                         spare = heap.spare.get(dwBytes)
                         if spare:
                             address = spare.pop()
+                            if dwFlags & F8:
+                                _memset(address, 0, dwBytes)
+                        elif heap.recycle and 0 <= dwBytes <= MAX_REQUEST:
+                            address = heap.alloc(dwBytes, (dwFlags & F8) != 0)
+                        else:
+                            address = 0
+                        if address:
                             try:
                                 heap.blocks[address] = dwBytes
                             except MemoryError:
-                                spare.append(address)  # and the full path fails as it must
+                                heap.release(address, dwBytes)  # and the full path fails as it must
                             else:
                                 heap._walk_cache = None
-                                if dwFlags:
-                                    _memset(address, 0, dwBytes)
                                 return address
                     finally:
                         token.append(True)
                         held = False  # noqa: F841 - read by _guard.held_here()
+        # Failures too: the full path sets the last error or raises.
         return full_alloc(hHeap, dwFlags, dwBytes)
 
     def HeapFree(hHeap: Any, dwFlags: Any, lpMem: Any) -> int:
-        if type(hHeap) is int and dwFlags is _NO_FLAGS and type(lpMem) is int:
+        if type(hHeap) is int and (dwFlags is F0 or dwFlags is F1) and type(lpMem) is int:
             heap = heaps_get(hHeap)
             if heap is not None:
                 token = heap.token
@@ -174,15 +187,20 @@ def hot_paths(backend: "EmulatedBackend") -> Tuple[HotAlloc, HotFree, HotFree]:
                                 del blocks[lpMem]
                                 heap._walk_cache = None
                                 return 1
+                            if heap.recycle:  # No debug checks to make first.
+                                del blocks[lpMem]
+                                heap._walk_cache = None
+                                heap.release(lpMem, size)
+                                return 1
                     except MemoryError:
-                        pass  # The spare list could not grow: the full path frees.
+                        pass  # A spare list could not grow: the full path frees.
                     finally:
                         token.append(True)
                         held = False  # noqa: F841 - read by _guard.held_here()
         return full_free(hHeap, dwFlags, lpMem)
 
     def HeapSize(hHeap: Any, dwFlags: Any, lpMem: Any) -> int:
-        if type(hHeap) is int and dwFlags is _NO_FLAGS and type(lpMem) is int:
+        if type(hHeap) is int and (dwFlags is F0 or dwFlags is F1) and type(lpMem) is int:
             heap = heaps_get(hHeap)
             if heap is not None:
                 token = heap.token

@@ -85,7 +85,8 @@ class HeapGuard:
 
     __enter__ = acquire
 
-    def release(self) -> None:
+    def release(self, *_exc: Any) -> None:
+        """Release one hold (as ``__exit__`` too, ignoring the exception details)."""
         if not self._rlock._is_owned():  # type: ignore[attr-defined]
             raise RuntimeError("cannot release un-acquired lock")
         depth = self._depth = self._depth - 1
@@ -94,13 +95,12 @@ class HeapGuard:
             self.token.append(True)
         self._rlock.release()
 
+    __exit__ = release
+
     def release_all(self) -> None:
         """Drop every hold this thread has (HeapLock's included)."""
         while self._rlock._is_owned():  # type: ignore[attr-defined]
             self.release()
-
-    def __exit__(self, *exc: Any) -> None:
-        self.release()
 
     def _take_token(self) -> bool:
         """Take the token; False if this thread's own hot path holds it (borrowed)."""

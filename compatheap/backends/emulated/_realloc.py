@@ -31,6 +31,7 @@ from ..._constants import (
     HEAP_ZERO_MEMORY,
     SIZE_MAX,
 )
+from ._alloc import F0, F1, F8, F9
 from ._guard import register_hot
 from ._heap import LARGE_THRESHOLD, MAX_REQUEST, _NoLock
 
@@ -38,9 +39,6 @@ if TYPE_CHECKING:
     from ._backend import EmulatedBackend
 
 _NO_LOCK = _NoLock()
-# Compared by identity, as in _alloc.py.
-_NO_FLAGS = 0
-_ZERO_FLAGS = HEAP_ZERO_MEMORY
 _memset = ctypes.memset
 
 
@@ -99,7 +97,7 @@ def hot_realloc(backend: "EmulatedBackend") -> Callable[[Any, Any, Any, Any], Op
     def HeapReAlloc(hHeap: Any, dwFlags: Any, lpMem: Any, dwBytes: Any) -> Optional[int]:
         if (
             type(hHeap) is int
-            and (dwFlags is _NO_FLAGS or dwFlags is _ZERO_FLAGS)
+            and (dwFlags is F0 or dwFlags is F8 or dwFlags is F1 or dwFlags is F9)
             and type(lpMem) is int
             and type(dwBytes) is int
             and 0 <= dwBytes <= MAX_REQUEST
@@ -141,7 +139,7 @@ def hot_realloc(backend: "EmulatedBackend") -> Callable[[Any, Any, Any, Any], Op
                                     del blocks[lpMem]
                                 blocks[moved] = dwBytes
                                 heap._walk_cache = None
-                                if dwFlags and zero_end > old:
+                                if dwFlags & F8 and zero_end > old:
                                     _memset(moved + old, 0, zero_end - old)
                                 return moved
                     finally:
