@@ -27,7 +27,7 @@ from ..._constants import (
     SIZE_MAX,
 )
 from ._guard import register_hot
-from ._heap import MAX_REQUEST, SPARE_PER_SIZE, _NoLock
+from ._heap import LARGE_THRESHOLD, MAX_REQUEST, SPARE_MAX_SIZE, SPARE_PER_SIZE, _NoLock
 
 if TYPE_CHECKING:
     from ._backend import EmulatedBackend
@@ -146,6 +146,10 @@ def hot_paths(backend: "EmulatedBackend") -> Tuple[HotAlloc, HotFree, HotFree]:
                             address = spare.pop()
                             if dwFlags & F8:
                                 _memset(address, 0, dwBytes)
+                        elif heap.malloc_direct and 0 <= dwBytes < LARGE_THRESHOLD:
+                            address = heap.native.malloc(dwBytes or 1)
+                            if address and dwFlags & F8:
+                                _memset(address, 0, dwBytes)
                         elif heap.recycle and 0 <= dwBytes <= MAX_REQUEST:
                             address = heap.alloc(dwBytes, (dwFlags & F8) != 0)
                         else:
@@ -179,19 +183,20 @@ def hot_paths(backend: "EmulatedBackend") -> Tuple[HotAlloc, HotFree, HotFree]:
                     try:
                         blocks = heap.blocks
                         size = blocks.get(lpMem)
-                        if size is not None:
+                        if size is not None and heap.recycle:  # recycle: no debug checks to make first
                             spare = heap.spare.get(size)
                             # A mapped block is unmapped when freed, never kept.
                             if spare is not None and len(spare) < SPARE_PER_SIZE and lpMem not in heap.large:
                                 spare.append(lpMem)
                                 del blocks[lpMem]
-                                heap._walk_cache = None
-                                return 1
-                            if heap.recycle:  # No debug checks to make first.
+                            else:
                                 del blocks[lpMem]
-                                heap._walk_cache = None
-                                heap.release(lpMem, size)
-                                return 1
+                                if heap.malloc_direct and size > SPARE_MAX_SIZE and lpMem not in heap.large:
+                                    heap.native.free(lpMem)
+                                else:
+                                    heap.release(lpMem, size)
+                            heap._walk_cache = None
+                            return 1
                     except MemoryError:
                         pass  # A spare list could not grow: the full path frees.
                     finally:

@@ -65,9 +65,9 @@ class GrowableHeap(Heap):
         # fault injection uses, must see every call) and never on an executable
         # heap (it has no malloc'd blocks).
         self.recycle = self.recycle and type(native) is Native and not self.executable
-        self.quick_resize = self.recycle and not self.track_capacity
-        #: Whether its hot path may also resize mapped blocks (with mremap).
-        self.quick_remap = self.quick_resize and native.has_mremap
+        # Small blocks are plain malloc blocks when nothing else is kept per block.
+        self.malloc_direct = self.recycle and not self.track_capacity
+        self.remap_direct = self.malloc_direct and native.has_mremap
 
     # -- helpers -----------------------------------------------------------
     def _pages(self, size: int) -> int:

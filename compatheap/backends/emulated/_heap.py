@@ -76,10 +76,11 @@ class Heap:
         self.recycle = not self.checking
         #: Blocks with a mapping of their own: address -> mapping length.
         self.large: Dict[int, int] = {}
-        #: Whether HeapReAlloc's hot path may resize this heap's small blocks,
-        #: and its mapped ones (see GrowableHeap).
-        self.quick_resize = False
-        self.quick_remap = False
+        #: Whether the hot paths may call the C library themselves for this
+        #: heap's small blocks (malloc, realloc, free) and its mapped ones
+        #: (mremap, munmap): see GrowableHeap.
+        self.malloc_direct = False
+        self.remap_direct = False
         self.compat_info = 0
         self.quarantine: Optional[Quarantine] = Quarantine() if debug.free else None
         self._walk_cache: Optional[Tuple[List[Entry], Dict[Tuple[int, int], int]]] = None

@@ -103,7 +103,7 @@ def hot_realloc(backend: "EmulatedBackend") -> Callable[[Any, Any, Any, Any], Op
             and 0 <= dwBytes <= MAX_REQUEST
         ):
             heap = heaps_get(hHeap)
-            if heap is not None and heap.quick_resize:
+            if heap is not None and heap.malloc_direct:
                 token = heap.token
                 held = False
                 try:
@@ -128,7 +128,7 @@ def hot_realloc(backend: "EmulatedBackend") -> Callable[[Any, Any, Any, Any], Op
                                 else:
                                     moved = 0
                                 zero_end = dwBytes
-                            elif heap.quick_remap:
+                            elif heap.remap_direct:
                                 moved = heap.remap_large(lpMem, length, dwBytes)
                                 # From the old mapping's end on, the pages are new (zero).
                                 zero_end = min(dwBytes, length)
