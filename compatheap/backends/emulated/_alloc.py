@@ -119,7 +119,7 @@ def hot_paths(backend: "EmulatedBackend") -> Tuple[HotAlloc, HotFree, HotFree]:
     Local names rather than attribute lookups, ``type(x) is int`` rather than
     conversions, no lock calls: each is a measurable part of a call this short.
     """
-    heaps_get = backend._heaps.get
+    heaps = backend._heaps
     full_alloc: HotAlloc = heap_alloc.__get__(backend)
     full_free: HotFree = heap_free.__get__(backend)
     full_size: HotFree = heap_size.__get__(backend)
@@ -130,17 +130,17 @@ def hot_paths(backend: "EmulatedBackend") -> Tuple[HotAlloc, HotFree, HotFree]:
             and (dwFlags is F0 or dwFlags is F8 or dwFlags is F1 or dwFlags is F9)
             and type(dwBytes) is int
         ):
-            heap = heaps_get(hHeap)
+            try:
+                heap = heaps[hHeap]  # (a subscript is cheaper than .get())
+            except KeyError:
+                heap = None
             if heap is not None:
                 token = heap.token
-                held = False
+                taken = False
                 try:
-                    token.pop()
-                except IndexError:
-                    pass  # Held elsewhere: the full path waits for it.
-                else:
-                    held = True
-                    try:
+                    del token[-1]  # IndexError: held elsewhere, and the full path waits for it
+                    try:  # at once, and held set first thing: see _guard.py
+                        held = taken = True
                         spare = heap.spare.get(dwBytes)
                         if spare:
                             address = spare.pop()
@@ -163,66 +163,76 @@ def hot_paths(backend: "EmulatedBackend") -> Tuple[HotAlloc, HotFree, HotFree]:
                                 heap._walk_cache = None
                                 return address
                     finally:
-                        token.append(True)
                         held = False  # noqa: F841 - read by _guard.held_here()
+                        token.append(True)
+                except IndexError:
+                    if taken:
+                        raise
         # Failures too: the full path sets the last error or raises.
         return full_alloc(hHeap, dwFlags, dwBytes)
 
     def HeapFree(hHeap: Any, dwFlags: Any, lpMem: Any) -> int:
         if type(hHeap) is int and (dwFlags is F0 or dwFlags is F1) and type(lpMem) is int:
-            heap = heaps_get(hHeap)
+            try:
+                heap = heaps[hHeap]  # (a subscript is cheaper than .get())
+            except KeyError:
+                heap = None
             if heap is not None:
                 token = heap.token
-                held = False
+                taken = False
                 try:
-                    token.pop()
-                except IndexError:
-                    pass
-                else:
-                    held = True
-                    try:
+                    del token[-1]  # IndexError: held elsewhere, and the full path waits for it
+                    try:  # at once, and held set first thing: see _guard.py
+                        held = taken = True
                         blocks = heap.blocks
-                        size = blocks.get(lpMem)
+                        try:
+                            size = blocks[lpMem]
+                        except KeyError:
+                            size = None
                         if size is not None and heap.recycle:  # recycle: no debug checks to make first
+                            # Out of the live blocks first: never live and spare at once.
+                            del blocks[lpMem]
+                            heap._walk_cache = None
                             spare = heap.spare.get(size)
                             # A mapped block is unmapped when freed, never kept.
                             if spare is not None and len(spare) < SPARE_PER_SIZE and lpMem not in heap.large:
                                 spare.append(lpMem)
-                                del blocks[lpMem]
+                            elif heap.malloc_direct and size > SPARE_MAX_SIZE and lpMem not in heap.large:
+                                heap.native.free(lpMem)
                             else:
-                                del blocks[lpMem]
-                                if heap.malloc_direct and size > SPARE_MAX_SIZE and lpMem not in heap.large:
-                                    heap.native.free(lpMem)
-                                else:
-                                    heap.release(lpMem, size)
-                            heap._walk_cache = None
+                                heap.release(lpMem, size)
                             return 1
-                    except MemoryError:
-                        pass  # A spare list could not grow: the full path frees.
                     finally:
-                        token.append(True)
                         held = False  # noqa: F841 - read by _guard.held_here()
+                        token.append(True)
+                except IndexError:
+                    if taken:
+                        raise
         return full_free(hHeap, dwFlags, lpMem)
 
     def HeapSize(hHeap: Any, dwFlags: Any, lpMem: Any) -> int:
         if type(hHeap) is int and (dwFlags is F0 or dwFlags is F1) and type(lpMem) is int:
-            heap = heaps_get(hHeap)
+            try:
+                heap = heaps[hHeap]  # (a subscript is cheaper than .get())
+            except KeyError:
+                heap = None
             if heap is not None:
                 token = heap.token
-                held = False
+                taken = False
                 try:
-                    token.pop()
-                except IndexError:
-                    pass
-                else:
-                    held = True
-                    try:
-                        size = heap.blocks.get(lpMem)
-                        if size is not None:
-                            return size
+                    del token[-1]  # IndexError: held elsewhere, and the full path waits for it
+                    try:  # at once, and held set first thing: see _guard.py
+                        held = taken = True
+                        try:
+                            return heap.blocks[lpMem]
+                        except KeyError:
+                            pass
                     finally:
-                        token.append(True)
                         held = False  # noqa: F841 - read by _guard.held_here()
+                        token.append(True)
+                except IndexError:
+                    if taken:
+                        raise
         return full_size(hHeap, dwFlags, lpMem)
 
     register_hot((HeapAlloc, HeapFree, HeapSize))

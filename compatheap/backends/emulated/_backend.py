@@ -167,6 +167,7 @@ class EmulatedBackend(HeapBackend):
                     return self._false(ERROR_INVALID_HANDLE)
                 heap.alive = False
                 del self._heaps[heap.handle]
+            heap.stop_serving()
             heap.destroy()
         finally:
             if heap.alive:

@@ -3,8 +3,8 @@
 Acquiring and releasing a ``threading.RLock`` costs two method calls that
 parse their arguments: as much as everything else a small HeapAlloc does. So
 the hot paths (see ``_alloc.py`` and ``_realloc.py``) take a token instead:
-the one item of a list, removed with ``list.pop()`` and put back with
-``list.append()``. Both are atomic, under the GIL and, per object, on
+the one item of a list, taken with ``del token[-1]`` and put back with
+``token.append(True)``. Both are atomic, under the GIL and, per object, on
 free-threaded builds; a hot path that finds the list empty takes the full
 path instead.
 
@@ -17,39 +17,58 @@ A hot path holds the token for a few bytecodes and never waits while holding
 it, so a full path that finds it gone waits by yielding. One case must not
 wait: a signal handler or finaliser that runs inside a hot path and calls into
 the same heap from the same thread. The frames of the hot paths say whether
-they hold the token (their local ``held``); the nested call then borrows it.
+they hold the token (their local ``held``); the nested call then borrows it,
+and does not wait for the RLock either (its owner may be waiting for that very
+token).
+
+A hot path takes the token with ``del token[-1]`` directly followed by
+``try:`` and ``held = True``, and gives it back with ``held = False`` directly
+followed by ``token.append(True)``. Python runs signal handlers (and raises
+what they raise, such as KeyboardInterrupt) only after a call or at a loop's
+jump from 3.11 on, and never just before a ``try:`` before that: so an
+interrupt cannot take the token away with it, and from 3.11 on ``held`` is
+exact whenever a handler can look. (On 3.9 and 3.10 a handler can run at the
+``try:``, before ``held`` is set: the frame's position tells then.)
 """
 
 from __future__ import annotations
 
+import dis
 import sys
 import threading
 import time
-from types import CodeType, FrameType
-from typing import Any, Callable, Iterable, List, Set
+from types import CodeType
+from typing import Any, Callable, Dict, FrozenSet, Iterable, List, Set
 
 #: The code of every hot-path function, to recognise their frames.
 HOT_CODES: Set[CodeType] = set()
-#: Yields before looking at the threads' frames: a holder needs only to be scheduled.
+#: Yields before looking at this thread's frames: a holder elsewhere needs only to be scheduled.
 _QUIET_TRIES = 3
+#: Before 3.11 only: per hot function, where its frame stands when it has
+#: just taken the token and not yet set ``held`` (the instruction after a
+#: ``del x[...]``, which is ``try:``'s setup).
+_WINDOWS: Dict[CodeType, FrozenSet[int]] = {}
 
 
 def register_hot(functions: Iterable[Callable[..., Any]]) -> None:
     """Declare functions that take a heap's token, holding it while ``held`` is true."""
-    HOT_CODES.update(f.__code__ for f in functions)
-
-
-def _held_by(frame: FrameType, token: List[bool]) -> bool:
-    local = frame.f_locals
-    return bool(local.get("held")) and local.get("token") is token
+    for function in functions:
+        code = function.__code__
+        HOT_CODES.add(code)
+        if sys.version_info < (3, 11):
+            steps = list(dis.get_instructions(code))
+            _WINDOWS[code] = frozenset(b.offset for a, b in zip(steps, steps[1:]) if a.opname == "DELETE_SUBSCR")
 
 
 def held_here(token: List[bool]) -> bool:
     """Whether a hot path lower on this thread's stack holds ``token``."""
     frame: Any = sys._getframe(1)
     while frame is not None:
-        if frame.f_code in HOT_CODES and _held_by(frame, token):
-            return True
+        code = frame.f_code
+        if code in HOT_CODES:
+            local = frame.f_locals
+            if local.get("token") is token and (local.get("held") or frame.f_lasti in _WINDOWS.get(code, ())):
+                return True
         frame = frame.f_back
     return False
 
@@ -61,63 +80,95 @@ class HeapGuard:
     from a thread that does not hold it raising ``RuntimeError``.
     """
 
-    __slots__ = ("token", "_rlock", "_depth", "_took")
+    __slots__ = ("token", "_rlock", "_depth", "_took", "_borrowers")
 
     def __init__(self) -> None:
         self.token: List[bool] = [True]
         self._rlock = threading.RLock()
-        #: Holds by the owning thread; only that thread touches these two.
+        #: Holds by the owning thread (the RLock itself is taken once); only
+        #: that thread touches these two.
         self._depth = 0
         #: Whether the outermost hold took the token (rather than borrowed it).
         self._took = False
+        #: Holds by threads nested in their own hot path while another thread
+        #: owns the RLock (and waits for the token they have): thread -> holds.
+        self._borrowers: Dict[int, int] = {}
 
     def acquire(self) -> bool:
-        self._rlock.acquire()
-        depth = self._depth
-        if not depth:
-            try:
-                self.token.pop()
-                self._took = True
-            except IndexError:  # A hot path has it for a moment, or this thread's own does.
-                self._took = self._take_token()
-        self._depth = depth + 1
+        rlock = self._rlock
+        if rlock._is_owned():  # type: ignore[attr-defined]
+            self._depth += 1  # Re-entered: the token (or its borrow) is ours already.
+            return True
+        try:
+            if not rlock.acquire(False):
+                if held_here(self.token):
+                    # Nested in this thread's hot path: the RLock's owner is
+                    # waiting for our token, so waiting for the RLock would deadlock.
+                    me = threading.get_ident()
+                    self._borrowers[me] = self._borrowers.get(me, 0) + 1
+                    return True
+                rlock.acquire()
+            self._take_token()
+            self._depth = 1
+        except BaseException:  # e.g. KeyboardInterrupt while waiting: hold nothing
+            if rlock._is_owned():  # type: ignore[attr-defined]
+                if self._took:
+                    self._took = False
+                    self.token.append(True)
+                rlock.release()
+            raise
         return True
 
     __enter__ = acquire
 
     def release(self, *_exc: Any) -> None:
         """Release one hold (as ``__exit__`` too, ignoring the exception details)."""
+        if self._borrowers and self._drop_borrowed():
+            return
         if not self._rlock._is_owned():  # type: ignore[attr-defined]
             raise RuntimeError("cannot release un-acquired lock")
         depth = self._depth = self._depth - 1
-        if not depth and self._took:
-            self._took = False
-            self.token.append(True)
-        self._rlock.release()
+        if depth:
+            return
+        try:
+            if self._took:
+                self._took = False
+                self.token.append(True)
+        finally:
+            self._rlock.release()
 
     __exit__ = release
 
     def release_all(self) -> None:
         """Drop every hold this thread has (HeapLock's included)."""
+        self._borrowers.pop(threading.get_ident(), None)
         while self._rlock._is_owned():  # type: ignore[attr-defined]
             self.release()
 
-    def _take_token(self) -> bool:
-        """Take the token; False if this thread's own hot path holds it (borrowed)."""
+    def _drop_borrowed(self) -> bool:
+        me = threading.get_ident()
+        holds = self._borrowers.get(me)
+        if not holds:
+            return False
+        if holds == 1:
+            del self._borrowers[me]
+        else:
+            self._borrowers[me] = holds - 1
+        return True
+
+    def _take_token(self) -> None:
+        """Take the token into ``_took`` (False: borrowed from this thread's own hot path)."""
         token = self.token
         tries = 0
         while True:
             try:
-                token.pop()
-                return True
+                del token[-1]
             except IndexError:
-                pass
-            tries += 1
-            if tries > _QUIET_TRIES:
-                if held_here(token):
-                    try:  # The holder may have just put it back.
-                        token.pop()
-                        return True
-                    except IndexError:
-                        return False
-            time.sleep(0)
+                tries += 1
+                if tries > _QUIET_TRIES and held_here(token):
+                    self._took = False
+                    return
+                time.sleep(0)
+                continue
+            self._took = True  # (3.11+: no signal handler runs between the two)
+            return

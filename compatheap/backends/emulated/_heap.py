@@ -126,6 +126,16 @@ class Heap:
         raise NotImplementedError
 
     # -- shared behaviour --------------------------------------------------
+    def stop_serving(self) -> None:
+        """Before HeapDestroy takes the heap apart: no hot path may use it again.
+
+        A hot path that found the heap before it left the registry may get the
+        token after HeapDestroy; it then finds nothing to hand out (the spare
+        lists and live blocks are emptied by ``destroy``) and nothing to call,
+        and the full path answers ERROR_INVALID_HANDLE.
+        """
+        self.recycle = self.malloc_direct = self.remap_direct = False
+
     def allocated(self) -> int:
         """Bytes in live blocks: summed when asked, so no call pays to keep a total."""
         return sum(self.blocks.values())

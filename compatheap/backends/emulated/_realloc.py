@@ -91,7 +91,7 @@ def heap_realloc(self: "EmulatedBackend", hHeap: Any, dwFlags: Any, lpMem: Any, 
 
 def hot_realloc(backend: "EmulatedBackend") -> Callable[[Any, Any, Any, Any], Optional[int]]:
     """HeapReAlloc for ``backend``, with its hot path in front."""
-    heaps_get = backend._heaps.get
+    heaps = backend._heaps
     full: Callable[[Any, Any, Any, Any], Optional[int]] = heap_realloc.__get__(backend)
 
     def HeapReAlloc(hHeap: Any, dwFlags: Any, lpMem: Any, dwBytes: Any) -> Optional[int]:
@@ -102,19 +102,22 @@ def hot_realloc(backend: "EmulatedBackend") -> Callable[[Any, Any, Any, Any], Op
             and type(dwBytes) is int
             and 0 <= dwBytes <= MAX_REQUEST
         ):
-            heap = heaps_get(hHeap)
+            try:
+                heap = heaps[hHeap]  # (a subscript is cheaper than .get())
+            except KeyError:
+                heap = None
             if heap is not None and heap.malloc_direct:
                 token = heap.token
-                held = False
+                taken = False
                 try:
-                    token.pop()
-                except IndexError:
-                    pass  # Held elsewhere: the full path waits for it.
-                else:
-                    held = True
-                    try:
+                    del token[-1]  # IndexError: held elsewhere, and the full path waits for it
+                    try:  # at once, and held set first thing: see _guard.py
+                        held = taken = True
                         blocks = heap.blocks
-                        old = blocks.get(lpMem)
+                        try:
+                            old = blocks[lpMem]
+                        except KeyError:
+                            old = None
                         if old is not None:
                             length = heap.large.get(lpMem)
                             if length is None:
@@ -143,8 +146,11 @@ def hot_realloc(backend: "EmulatedBackend") -> Callable[[Any, Any, Any, Any], Op
                                     _memset(moved + old, 0, zero_end - old)
                                 return moved
                     finally:
-                        token.append(True)
                         held = False  # noqa: F841 - read by _guard.held_here()
+                        token.append(True)
+                except IndexError:
+                    if taken:
+                        raise
         return full(hHeap, dwFlags, lpMem, dwBytes)
 
     register_hot((HeapReAlloc,))
