@@ -11,6 +11,7 @@ hot path on the same thread (a signal handler, a finaliser) does not deadlock.
 from __future__ import annotations
 
 import ctypes
+import signal
 import sys
 import threading
 import time
@@ -28,6 +29,7 @@ require_emulation()
 from compatheap import (  # noqa: E402
     ERROR_INVALID_HANDLE,
     ERROR_INVALID_PARAMETER,
+    HEAP_GENERATE_EXCEPTIONS,
     HEAP_NO_SERIALIZE,
     HEAP_SIZE_FAILURE,
     HEAP_ZERO_MEMORY,
@@ -318,3 +320,196 @@ def test_destroy_stops_hot_paths_in_other_threads() -> None:
             worker.join(10)
         assert all(error == ERROR_INVALID_HANDLE for error in failures)
         assert api.HeapAlloc(heap, 0, 48) is None and api.GetLastError() == ERROR_INVALID_HANDLE
+
+
+# -- found by review: each a regression test ---------------------------------------
+
+
+def _pause_in(function: Callable[..., Any], when: Callable[[FrameType], bool], action: Callable[[], None]) -> Any:
+    """A tracer running ``action`` once, inside ``function``'s frame, at the first line where ``when`` holds."""
+    done: List[bool] = []
+
+    def local(frame: FrameType, event: str, arg: Any) -> Any:
+        if event == "line" and not done and when(frame):
+            done.append(True)
+            action()
+        return local
+
+    def tracer(frame: FrameType, event: str, arg: Any) -> Any:
+        return local if frame.f_code is function.__code__ else None
+
+    return tracer
+
+
+@pytest.mark.parametrize("maximum", [0, 1 << 20])
+@pytest.mark.parametrize("flag", [0, HEAP_ZERO_MEMORY])
+def test_hot_alloc_on_a_heap_destroyed_meanwhile_fails(maximum: int, flag: int) -> None:
+    """HeapDestroy between a hot HeapAlloc's handle lookup and its token: the call fails cleanly."""
+    api = EmulatedBackend()
+    heap = api.HeapCreate(0, 0, maximum)
+    api.HeapFree(heap, 0, api.HeapAlloc(heap, 0, 64))
+    destroyed: List[int] = []
+    sys.settrace(
+        _pause_in(
+            api.HeapAlloc,
+            lambda f: "heap" in f.f_locals and "token" not in f.f_locals,
+            lambda: destroyed.append(api.HeapDestroy(heap)),
+        )
+    )
+    try:
+        block = api.HeapAlloc(heap, flag, 64)
+    finally:
+        sys.settrace(None)
+    assert destroyed == [1]
+    assert block is None and api.GetLastError() == ERROR_INVALID_HANDLE
+
+
+def test_nested_calls_at_every_held_line_keep_the_heap_consistent() -> None:
+    """A nested alloc/free at each line of a hot path that holds the token: no block handed out twice."""
+    api = EmulatedBackend()
+    heap = api.GetProcessHeap()
+    for function in (api.HeapAlloc, api.HeapFree, api.HeapSize, api.HeapReAlloc):
+        line = 0
+        while True:
+            line += 1
+            seen: List[int] = []
+            nested: List[int] = []
+
+            def at_line(frame: FrameType, want: int = line, seen: List[int] = seen) -> bool:
+                if not frame.f_locals.get("held"):
+                    return False
+                seen.append(1)
+                return len(seen) == want
+
+            def nest(nested: List[int] = nested) -> None:
+                inner = api.HeapAlloc(heap, 0, 48)
+                nested.append(inner)
+                assert api.HeapFree(heap, 0, inner)
+
+            keep = api.HeapAlloc(heap, 0, 48)
+            api.HeapFree(heap, 0, api.HeapAlloc(heap, 0, 48))
+            sys.settrace(_pause_in(function, at_line, nest))
+            try:
+                if function is api.HeapAlloc:
+                    extra = api.HeapAlloc(heap, 0, 48)
+                elif function is api.HeapReAlloc:
+                    keep = api.HeapReAlloc(heap, 0, keep, 40)
+                    extra = None
+                elif function is api.HeapSize:
+                    assert api.HeapSize(heap, 0, keep) == 48
+                    extra = None
+                else:
+                    assert api.HeapFree(heap, 0, keep)
+                    keep = extra = None
+            finally:
+                sys.settrace(None)
+            live = [b for b in (keep, extra) if b]
+            for block in live:
+                assert api.HeapSize(heap, 0, block) in (40, 48)
+            fresh = [api.HeapAlloc(heap, 0, 48) for _ in range(20)]
+            assert len(set(fresh + live)) == len(fresh) + len(live)  # nothing handed out twice
+            for block in fresh + live:
+                assert api.HeapFree(heap, 0, block)
+            assert api._heaps[heap].token == [True]
+            if len(seen) < line:
+                break  # every held line of this function has had its nested call
+
+
+def test_nested_call_while_another_thread_waits_for_the_token() -> None:
+    """A handler nested in a hot path, while another thread's full path waits: no deadlock."""
+    api = EmulatedBackend()
+    heap = api.GetProcessHeap()
+    api.HeapFree(heap, 0, api.HeapAlloc(heap, 0, 48))
+    other = api.HeapAlloc(heap, 0, 100)
+    waiting = threading.Event()
+    results: Dict[str, Any] = {}
+
+    def full_path_call() -> None:
+        waiting.set()
+        # A flag the hot path does not serve: the full path, waiting for the token.
+        results["other"] = api.HeapAlloc(heap, HEAP_GENERATE_EXCEPTIONS, 32)
+
+    def nest() -> None:
+        thread = threading.Thread(target=full_path_call, daemon=True)
+        thread.start()
+        waiting.wait(5)
+        time.sleep(0.1)  # the other thread now holds the RLock and waits for our token
+        results["nested"] = api.HeapSize(heap, HEAP_GENERATE_EXCEPTIONS, other)
+        results["thread"] = thread
+
+    def run() -> None:
+        sys.settrace(_pause_in(api.HeapAlloc, lambda f: bool(f.f_locals.get("held")), nest))
+        try:
+            results["outer"] = api.HeapAlloc(heap, 0, 48)
+        finally:
+            sys.settrace(None)
+
+    worker = threading.Thread(target=run, daemon=True)
+    worker.start()
+    worker.join(10)
+    assert not worker.is_alive(), "the nested call deadlocked"
+    results["thread"].join(10)
+    assert results["nested"] == 100
+    assert results["outer"] and results["other"]
+    assert api._heaps[heap].token == [True]
+
+
+_STORM = r"""
+import signal, sys, time
+from compatheap.backends.emulated import EmulatedBackend
+
+class Tick(Exception):
+    pass
+
+armed = [False]
+
+def handler(signum, frame):
+    if armed[0]:  # only inside the heap calls below, never in this script's own bookkeeping
+        armed[0] = False
+        raise Tick
+
+api = EmulatedBackend()
+heaps = [api.GetProcessHeap(), api.HeapCreate(0, 0, 0)]
+held = {h: [] for h in heaps}
+signal.signal(signal.SIGALRM, handler)
+signal.setitimer(signal.ITIMER_REAL, 0.0002, 0.0002)
+ticks, deadline = 0, time.monotonic() + 3.0
+while time.monotonic() < deadline:
+    try:
+        armed[0] = True
+        for h in heaps:
+            for size in (48, 48, 100, 2000):
+                block = api.HeapAlloc(h, 0, size)
+                if block:
+                    held[h].append(block)
+            while len(held[h]) > 6:
+                api.HeapSize(h, 0, held[h][0])
+                api.HeapFree(h, 0, held[h].pop(0))
+        armed[0] = False
+    except Tick:
+        ticks += 1
+signal.setitimer(signal.ITIMER_REAL, 0)
+signal.signal(signal.SIGALRM, signal.SIG_DFL)
+for h in heaps:
+    assert api._heaps[h].token == [True], "a token was lost"
+    fresh = [api.HeapAlloc(h, 0, 48) for _ in range(50)]
+    assert all(fresh) and len(set(fresh)) == 50
+for h in heaps[1:]:
+    assert api.HeapDestroy(h)
+print(ticks)
+"""
+
+
+@pytest.mark.skipif(not hasattr(signal, "setitimer"), reason="needs setitimer")
+def test_interrupts_never_take_a_token_away() -> None:
+    """Exceptions raised by signal handlers, thousands of them, land anywhere in the calls.
+
+    None leaves a heap's token taken (later calls would wait forever), and the
+    heaps go on serving. (What an interrupted call leaves behind is another
+    matter: see "Interrupted calls" in docs/reliability.md.)
+    """
+    from tests.conftest import run_python
+
+    done = run_python(_STORM)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert int(done.stdout) > 1000  # interrupts really landed
