@@ -23,51 +23,40 @@ token).
 
 A hot path takes the token with ``del token[-1]`` directly followed by
 ``try:`` and ``held = True``, and gives it back with ``held = False`` directly
-followed by ``token.append(True)``. Python runs signal handlers (and raises
-what they raise, such as KeyboardInterrupt) only after a call or at a loop's
-jump from 3.11 on, and never just before a ``try:`` before that: so an
-interrupt cannot take the token away with it, and from 3.11 on ``held`` is
-exact whenever a handler can look. (On 3.9 and 3.10 a handler can run at the
-``try:``, before ``held`` is set: the frame's position tells then.)
+followed by ``token.append(True)``. From Python 3.10 on, signal handlers run
+(and what they raise, such as KeyboardInterrupt, is raised) only after a call
+or at a loop's jump, never between those statements: so an interrupt cannot
+take the token away with it, and ``held`` is exact whenever a handler can
+look. Python 3.9 runs handlers between almost any two instructions, so there
+no lock written in Python, this one included, is safe from interrupts.
 """
 
 from __future__ import annotations
 
-import dis
 import sys
 import threading
 import time
 from types import CodeType
-from typing import Any, Callable, Dict, FrozenSet, Iterable, List, Set
+from typing import Any, Callable, Dict, Iterable, List, Set
 
 #: The code of every hot-path function, to recognise their frames.
 HOT_CODES: Set[CodeType] = set()
 #: Yields before looking at this thread's frames: a holder elsewhere needs only to be scheduled.
 _QUIET_TRIES = 3
-#: Before 3.11 only: per hot function, where its frame stands when it has
-#: just taken the token and not yet set ``held`` (the instruction after a
-#: ``del x[...]``, which is ``try:``'s setup).
-_WINDOWS: Dict[CodeType, FrozenSet[int]] = {}
 
 
 def register_hot(functions: Iterable[Callable[..., Any]]) -> None:
     """Declare functions that take a heap's token, holding it while ``held`` is true."""
-    for function in functions:
-        code = function.__code__
-        HOT_CODES.add(code)
-        if sys.version_info < (3, 11):
-            steps = list(dis.get_instructions(code))
-            _WINDOWS[code] = frozenset(b.offset for a, b in zip(steps, steps[1:]) if a.opname == "DELETE_SUBSCR")
+    HOT_CODES.update(function.__code__ for function in functions)
 
 
 def held_here(token: List[bool]) -> bool:
     """Whether a hot path lower on this thread's stack holds ``token``."""
     frame: Any = sys._getframe(1)
     while frame is not None:
-        code = frame.f_code
-        if code in HOT_CODES:
+        if frame.f_code in HOT_CODES:
             local = frame.f_locals
-            if local.get("token") is token and (local.get("held") or frame.f_lasti in _WINDOWS.get(code, ())):
+            if local.get("held") and local.get("token") is token:
                 return True
         frame = frame.f_back
     return False
@@ -170,5 +159,5 @@ class HeapGuard:
                     return
                 time.sleep(0)
                 continue
-            self._took = True  # (3.11+: no signal handler runs between the two)
+            self._took = True  # (3.10+: no signal handler runs between the two)
             return
