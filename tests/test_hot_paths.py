@@ -35,7 +35,7 @@ from compatheap import (  # noqa: E402
     HEAP_ZERO_MEMORY,
 )
 from compatheap.backends.emulated import EmulatedBackend, _alloc  # noqa: E402
-from compatheap.backends.emulated._guard import HeapGuard  # noqa: E402
+from compatheap.backends.emulated._guard import HeapGate  # noqa: E402
 from compatheap.backends.emulated._heap import LARGE_THRESHOLD  # noqa: E402
 
 FULL = EmulatedBackend  # its methods are the full paths; instances call the hot ones
@@ -250,46 +250,48 @@ def test_call_nested_in_a_hot_path_does_not_deadlock() -> None:
     assert api.HeapFree(heap, 0, outcome[0])
 
 
-def test_full_path_waits_for_a_token_held_elsewhere() -> None:
-    guard = HeapGuard()
-    guard.token.pop()  # as another thread's hot path would, for a moment
-    handed_back = threading.Timer(0.2, guard.token.append, (True,))
+def test_gate_waits_for_a_token_held_elsewhere() -> None:
+    gate = HeapGate()
+    del gate.token[-1]  # as another thread's hot path would, for a moment
+    handed_back = threading.Timer(0.2, gate.token.append, (True,))
     handed_back.start()
     start = time.monotonic()
-    with guard:
-        assert guard.token == []  # now ours
+    with gate:
+        assert gate.active == [True]  # marked: hot paths from now on step aside
+        assert gate.token == [True]  # and the one under way has finished
         waited = time.monotonic() - start
     handed_back.join()
     assert waited >= 0.15
-    assert guard.token == [True]
+    assert gate.active == []
 
 
-def test_guard_behaves_as_a_reentrant_lock() -> None:
-    guard = HeapGuard()
-    with pytest.raises(RuntimeError):
-        guard.release()
-    guard.acquire()
-    guard.acquire()
-    assert guard.token == []
-    guard.release()
-    assert guard.token == []  # still held once
-    errors: List[BaseException] = []
+def test_full_paths_and_heap_lock_mark_the_heap() -> None:
+    """While a full path or HeapLock has the heap, hot paths step aside; after, they run again."""
+    api = EmulatedBackend()
+    heap = api.HeapCreate(0, 0, 0)
+    state = api._heaps[heap]
+    assert api.HeapLock(heap)
+    assert state.active == [True]
+    assert api.HeapLock(heap)  # re-entrant, one more mark
+    assert api.HeapUnlock(heap)
+    assert state.active == [True]
+    block = api.HeapAlloc(heap, 0, 48)  # this thread holds the lock: served by the full path
+    assert block and api.HeapFree(heap, 0, block)
+    assert api.HeapUnlock(heap)
+    assert state.active == [] and state.token == [True]
+    assert not api.HeapUnlock(heap) and api.GetLastError() == ERROR_INVALID_PARAMETER
+    errors: List[int] = []
 
     def stranger() -> None:
-        try:
-            guard.release()
-        except RuntimeError as exc:
-            errors.append(exc)
+        errors.append(api.HeapUnlock(heap))
 
+    assert api.HeapLock(heap)
     thread = threading.Thread(target=stranger)
     thread.start()
     thread.join()
-    assert len(errors) == 1 and guard.token == []
-    guard.acquire()
-    guard.release_all()
-    assert guard.token == [True]
-    with pytest.raises(RuntimeError):
-        guard.release()
+    assert errors == [0] and state.active == [True]  # another thread cannot unlock
+    assert api.HeapUnlock(heap)
+    assert api.HeapDestroy(heap)
 
 
 def _hammer(api: EmulatedBackend, heap: int, stop: threading.Event, failures: List[int]) -> None:
@@ -455,7 +457,7 @@ def test_nested_call_while_another_thread_waits_for_the_token() -> None:
 
 
 _STORM = r"""
-import signal, time
+import signal, threading, time
 from compatheap.backends.emulated import EmulatedBackend
 
 class Tick(Exception):
@@ -487,17 +489,27 @@ signal.setitimer(signal.ITIMER_REAL, 0.0002, 0.0002)
 deadline = time.monotonic() + 3.0
 while time.monotonic() < deadline:
     for h in heaps:
-        for size in (48, 48, 100, 2000):
-            block = call(api.HeapAlloc, h, 0, size)
+        # Flag 0: the hot paths; HEAP_GENERATE_EXCEPTIONS (4): the full paths.
+        for size, flags in ((48, 0), (48, 4), (100, 0), (2000, 4)):
+            block = call(api.HeapAlloc, h, flags, size)
             if block:
                 held[h].append(block)
         while len(held[h]) > 6:
-            call(api.HeapSize, h, 0, held[h][0])
-            call(api.HeapFree, h, 0, held[h].pop(0))
+            call(api.HeapSize, h, 4, held[h][0])
+            call(api.HeapFree, h, len(held[h]) & 4, held[h].pop(0))
 signal.setitimer(signal.ITIMER_REAL, 0)
 signal.signal(signal.SIGALRM, signal.SIG_DFL)
+
+def elsewhere(h):
+    out = []
+    worker = threading.Thread(target=lambda: out.append(api.HeapAlloc(h, 4, 48)), daemon=True)
+    worker.start()
+    worker.join(10)
+    return out
+
 for h in heaps:
     assert api._heaps[h].token == [True], "a token was lost"
+    assert elsewhere(h), "the heap was left locked"
     fresh = [api.HeapAlloc(h, 0, 48) for _ in range(50)]
     assert all(fresh) and len(set(fresh)) == 50
 for h in heaps[1:]:

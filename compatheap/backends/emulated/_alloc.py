@@ -27,12 +27,11 @@ from ..._constants import (
     SIZE_MAX,
 )
 from ._guard import register_hot
-from ._heap import LARGE_THRESHOLD, MAX_REQUEST, SPARE_MAX_SIZE, SPARE_PER_SIZE, _NoLock
+from ._heap import LARGE_THRESHOLD, MAX_REQUEST, SPARE_MAX_SIZE, SPARE_PER_SIZE
 
 if TYPE_CHECKING:
     from ._backend import EmulatedBackend
 
-_NO_LOCK = _NoLock()
 _memset = ctypes.memset
 _DWORD_MAX = 0xFFFFFFFF
 # The flag values the hot paths serve: none, HEAP_NO_SERIALIZE (1),
@@ -51,8 +50,8 @@ def heap_alloc(self: "EmulatedBackend", hHeap: Any, dwFlags: Any, dwBytes: Any) 
     if heap is None:
         return self._fail(ERROR_INVALID_HANDLE)
     flags |= heap.flags
-    lock = _NO_LOCK if flags & HEAP_NO_SERIALIZE else heap.lock
-    with lock:
+    gate, lock = heap.guards(flags)
+    with gate, lock:
         if not heap.alive:
             return self._fail(ERROR_INVALID_HANDLE)
         address = heap.alloc(size, (flags & HEAP_ZERO_MEMORY) != 0) if size <= MAX_REQUEST else 0
@@ -79,7 +78,8 @@ def heap_free(self: "EmulatedBackend", hHeap: Any, dwFlags: Any, lpMem: Any) -> 
         return 1  # Freeing NULL succeeds, whatever the handle.
     if heap is None:
         return self._false(ERROR_INVALID_PARAMETER)
-    with _NO_LOCK if (flags | heap.flags) & HEAP_NO_SERIALIZE else heap.lock:
+    gate, lock = heap.guards(flags)
+    with gate, lock:
         blocks = heap.blocks
         size = blocks.get(address)
         if size is None or not heap.alive:
@@ -101,7 +101,8 @@ def heap_size(self: "EmulatedBackend", hHeap: Any, dwFlags: Any, lpMem: Any) -> 
     if heap is None:
         self._error.code = ERROR_INVALID_PARAMETER
         return HEAP_SIZE_FAILURE
-    with _NO_LOCK if (flags | heap.flags) & HEAP_NO_SERIALIZE else heap.lock:
+    gate, lock = heap.guards(flags)
+    with gate, lock:
         size = heap.blocks.get(address) if heap.alive else None
     if size is None:
         self._error.code = ERROR_INVALID_PARAMETER
@@ -141,11 +142,13 @@ def hot_paths(backend: "EmulatedBackend") -> Tuple[HotAlloc, HotFree, HotFree]:
                     del token[-1]  # IndexError: held elsewhere, and the full path waits for it
                     try:  # at once, and held set first thing: see _guard.py
                         held = taken = True
-                        spare = heap.spare.get(dwBytes)
+                        spare = None if heap.active else heap.spare.get(dwBytes)  # marked: step aside
                         if spare:
                             address = spare.pop()
                             if dwFlags & F8:
                                 _memset(address, 0, dwBytes)
+                        elif heap.active:
+                            address = 0
                         elif heap.malloc_direct and 0 <= dwBytes < LARGE_THRESHOLD:
                             address = heap.native.malloc(dwBytes or 1)
                             if address and dwFlags & F8:
@@ -189,7 +192,8 @@ def hot_paths(backend: "EmulatedBackend") -> Tuple[HotAlloc, HotFree, HotFree]:
                             size = blocks[lpMem]
                         except KeyError:
                             size = None
-                        if size is not None and heap.recycle:  # recycle: no debug checks to make first
+                        # recycle: no debug checks to make first; active: marked, step aside
+                        if size is not None and heap.recycle and not heap.active:
                             # Out of the live blocks first: never live and spare at once.
                             del blocks[lpMem]
                             heap._walk_cache = None
@@ -223,10 +227,11 @@ def hot_paths(backend: "EmulatedBackend") -> Tuple[HotAlloc, HotFree, HotFree]:
                     del token[-1]  # IndexError: held elsewhere, and the full path waits for it
                     try:  # at once, and held set first thing: see _guard.py
                         held = taken = True
-                        try:
-                            return heap.blocks[lpMem]
-                        except KeyError:
-                            pass
+                        if not heap.active:
+                            try:
+                                return heap.blocks[lpMem]
+                            except KeyError:
+                                pass
                     finally:
                         held = False  # noqa: F841 - read by _guard.held_here()
                         token.append(True)

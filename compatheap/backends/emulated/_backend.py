@@ -31,11 +31,10 @@ from ._alloc import heap_alloc, heap_free, heap_size, hot_paths
 from ._debug import DebugChecks
 from ._fixed import FixedHeap
 from ._growable import GrowableHeap
-from ._heap import MAX_REQUEST, Heap, _NoLock
+from ._heap import MAX_REQUEST, Heap
 from ._native import Native, load_libc
 from ._realloc import heap_realloc, hot_realloc
 
-_NO_LOCK = _NoLock()
 _T = TypeVar("_T")
 _S = TypeVar("_S", bound=ctypes.Structure)
 _P_ENTRY = ctypes.POINTER(PROCESS_HEAP_ENTRY)
@@ -157,9 +156,9 @@ class EmulatedBackend(HeapBackend):
         heap = self._live(hHeap)
         if heap is None or heap is self._process_heap:
             return self._false(ERROR_INVALID_HANDLE)
-        guard = heap.guard  # Held even on a HEAP_NO_SERIALIZE heap: the hot paths stop.
-        guard.acquire()
-        try:
+        # The gate and RLock even of a HEAP_NO_SERIALIZE heap: the hot paths stop.
+        rlock = heap.rlock
+        with heap.hot_gate, rlock:
             # Unregister first: from here on other threads see an invalid handle.
             # Whoever takes it out of the registry destroys it, exactly once.
             with self._registry_lock:
@@ -169,13 +168,13 @@ class EmulatedBackend(HeapBackend):
                 del self._heaps[heap.handle]
             heap.stop_serving()
             heap.destroy()
-        finally:
-            if heap.alive:
-                guard.release()
-            else:
-                # Drop every hold this thread has, HeapLock's included: the handle
-                # is gone, so no HeapUnlock could, and waiters must wake to fail.
-                guard.release_all()
+            # Drop the holds HeapLock left this thread: the handle is gone, so no
+            # HeapUnlock could, and waiters must wake to fail. One is kept for
+            # the ``with`` to release.
+            rlock.release()
+            while rlock._is_owned():  # type: ignore[attr-defined]
+                rlock.release()
+            rlock.acquire()
         return 1
 
     # -- blocks --------------------------------------------------------------
@@ -191,7 +190,8 @@ class EmulatedBackend(HeapBackend):
         address = pointer_arg(lpMem, 3)
         if heap is None:
             return self._false(ERROR_INVALID_HANDLE)
-        with _NO_LOCK if (flags | heap.flags) & HEAP_NO_SERIALIZE else heap.lock:
+        gate, lock = heap.guards(flags)
+        with gate, lock:
             if not heap.alive:
                 return self._false(ERROR_INVALID_HANDLE)
             if not address:
@@ -204,7 +204,8 @@ class EmulatedBackend(HeapBackend):
         flags = dword_arg(dwFlags, 2)
         if heap is None:
             return self._false(ERROR_INVALID_HANDLE)
-        with _NO_LOCK if (flags | heap.flags) & HEAP_NO_SERIALIZE else heap.lock:
+        gate, lock = heap.guards(flags)
+        with gate, lock:
             return heap.largest_free() if heap.alive else self._false(ERROR_INVALID_HANDLE)
 
     # -- locking -------------------------------------------------------------
@@ -212,9 +213,12 @@ class EmulatedBackend(HeapBackend):
         heap = self._live(hHeap)
         if heap is None:
             return self._false(ERROR_INVALID_HANDLE)
+        # Held past this call: the mark keeps other threads' hot paths off too.
+        heap.gate.__enter__()
         heap.lock.acquire()
         if not heap.alive:  # Destroyed while we waited.
             heap.lock.release()
+            heap.gate.__exit__()
             return self._false(ERROR_INVALID_HANDLE)
         return 1
 
@@ -222,10 +226,10 @@ class EmulatedBackend(HeapBackend):
         heap = (self._heaps.get(hHeap) if type(hHeap) is int else None) or self._heap_arg(hHeap, 1)
         if heap is None:
             return self._false(ERROR_INVALID_HANDLE)
-        try:
-            heap.lock.release()
-        except RuntimeError:  # Not locked by this thread.
+        if not heap.lock._is_owned():  # Not locked by this thread.
             return self._false(ERROR_INVALID_PARAMETER)
+        heap.lock.release()
+        heap.gate.__exit__()
         return 1
 
     # -- inspection ----------------------------------------------------------
@@ -237,7 +241,7 @@ class EmulatedBackend(HeapBackend):
         entry = self._out_struct(PROCESS_HEAP_ENTRY, address, room)
         if entry is None:
             return self._false(ERROR_NOACCESS)
-        with heap.lock:
+        with heap.gate, heap.lock:
             if not heap.alive:
                 return self._false(ERROR_INVALID_HANDLE)
             found = heap.walk_next(entry.lpData or 0, entry.wFlags)
@@ -272,7 +276,7 @@ class EmulatedBackend(HeapBackend):
             return self._false(ERROR_NOACCESS)
         if summary.cb != ctypes.sizeof(HEAP_SUMMARY):
             return self._false(ERROR_INVALID_PARAMETER)
-        with heap.lock:
+        with heap.gate, heap.lock:
             if not heap.alive:  # Destroyed since the check above.
                 return self._false(ERROR_INVALID_HANDLE)
             summary.cbAllocated = heap.allocated()
@@ -332,7 +336,7 @@ class EmulatedBackend(HeapBackend):
         if raw is None:
             return self._false(ERROR_NOACCESS)
         value = ctypes.c_uint32.from_buffer_copy(raw).value
-        with heap.lock:
+        with heap.gate, heap.lock:
             if not heap.alive:  # Destroyed since the check above.
                 return self._false(ERROR_INVALID_HANDLE)
             if value == 2:
@@ -371,7 +375,7 @@ class EmulatedBackend(HeapBackend):
             start = next((s for s, n in heap.blocks.copy().items() if s <= address and end <= s + n), None)
             if start is None:
                 continue
-            with heap.lock:
+            with heap.gate, heap.lock:
                 size = heap.blocks.get(start)
                 if heap.alive and size is not None and end <= start + size:
                     return access()

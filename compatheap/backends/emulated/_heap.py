@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import ctypes
+import threading
 from typing import Any, Dict, List, Optional, Tuple
 
 from ..._constants import HEAP_NO_SERIALIZE, POINTER_SIZE
 from ._debug import DebugChecks, Quarantine
-from ._guard import HeapGuard
+from ._guard import HeapGate
 from ._native import Native
 
 #: From this size on a block gets its own mapping (Windows' large-block threshold).
@@ -39,11 +40,17 @@ class _NoLock:
     def release(self) -> None:
         pass
 
+    def _is_owned(self) -> bool:
+        return True
+
     def __enter__(self) -> bool:
         return True
 
     def __exit__(self, *exc: Any) -> None:
         pass
+
+
+_NO_LOCK = _NoLock()
 
 
 class Heap:
@@ -63,11 +70,16 @@ class Heap:
         self.checking = bool(debug)
         self.flags = flags
         self.handle = handle
-        #: Held by HeapDestroy on every heap, and by the hot paths (its token).
-        self.guard = HeapGuard()
-        self.token = self.guard.token
-        #: What the full paths and HeapLock hold: nothing on a HEAP_NO_SERIALIZE heap.
-        self.lock: Any = _NoLock() if flags & HEAP_NO_SERIALIZE else self.guard
+        #: The hot paths' token and the full paths' mark (see _guard.py), and
+        #: the RLock; HeapDestroy uses them on every heap.
+        self.hot_gate = HeapGate()
+        self.token = self.hot_gate.token
+        self.active = self.hot_gate.active
+        self.rlock = threading.RLock()
+        #: What the full paths and HeapLock go through: nothing on a HEAP_NO_SERIALIZE heap.
+        serialized = not flags & HEAP_NO_SERIALIZE
+        self.gate: Any = self.hot_gate if serialized else _NO_LOCK
+        self.lock: Any = self.rlock if serialized else _NO_LOCK
         self.alive = True
         self.blocks: Dict[int, int] = {}
         #: Freed blocks kept for reuse, by requested size (see SPARE_MAX_SIZE).
@@ -126,6 +138,12 @@ class Heap:
         raise NotImplementedError
 
     # -- shared behaviour --------------------------------------------------
+    def guards(self, flags: int) -> Tuple[Any, Any]:
+        """``(gate, lock)`` for a call with ``flags``: ``with gate, lock:`` (no-ops for HEAP_NO_SERIALIZE)."""
+        if flags & HEAP_NO_SERIALIZE:
+            return _NO_LOCK, _NO_LOCK
+        return self.gate, self.lock
+
     def stop_serving(self) -> None:
         """Before HeapDestroy takes the heap apart: no hot path may use it again.
 

@@ -26,19 +26,17 @@ from ..._constants import (
     ERROR_INVALID_PARAMETER,
     ERROR_NOT_ENOUGH_MEMORY,
     HEAP_GENERATE_EXCEPTIONS,
-    HEAP_NO_SERIALIZE,
     HEAP_REALLOC_IN_PLACE_ONLY,
     HEAP_ZERO_MEMORY,
     SIZE_MAX,
 )
 from ._alloc import F0, F1, F8, F9
 from ._guard import register_hot
-from ._heap import LARGE_THRESHOLD, MAX_REQUEST, _NoLock
+from ._heap import LARGE_THRESHOLD, MAX_REQUEST
 
 if TYPE_CHECKING:
     from ._backend import EmulatedBackend
 
-_NO_LOCK = _NoLock()
 _memset = ctypes.memset
 
 
@@ -54,10 +52,8 @@ def heap_realloc(self: "EmulatedBackend", hHeap: Any, dwFlags: Any, lpMem: Any, 
         # Not an allocation: Windows answers NULL and clears the last error.
         return self._fail(0)
     flags |= heap.flags
-    # acquire/try/finally rather than ``with``: half the locking cost.
-    lock = _NO_LOCK if flags & HEAP_NO_SERIALIZE else heap.lock
-    lock.acquire()
-    try:
+    gate, lock = heap.guards(flags)
+    with gate, lock:
         if not heap.alive:
             return self._fail(ERROR_INVALID_HANDLE)
         blocks = heap.blocks
@@ -82,8 +78,6 @@ def heap_realloc(self: "EmulatedBackend", hHeap: Any, dwFlags: Any, lpMem: Any, 
             if heap.debug.tail:
                 heap.write_tail(moved, size)
             return moved
-    finally:
-        lock.release()
     if flags & HEAP_GENERATE_EXCEPTIONS:
         self._raise_no_memory("HeapReAlloc", size)
     return self._fail(ERROR_NOT_ENOUGH_MEMORY)
@@ -115,7 +109,7 @@ def hot_realloc(backend: "EmulatedBackend") -> Callable[[Any, Any, Any, Any], Op
                         held = taken = True
                         blocks = heap.blocks
                         try:
-                            old = blocks[lpMem]
+                            old = None if heap.active else blocks[lpMem]  # marked: step aside
                         except KeyError:
                             old = None
                         if old is not None:
