@@ -532,3 +532,115 @@ def test_interrupts_never_take_a_token_away() -> None:
     done = run_python(_STORM)
     assert done.returncode == 0, done.stderr[-2000:]
     assert int(done.stdout) > 1000  # interrupts really landed
+
+
+class _Finaliser:
+    """Cyclic garbage whose finaliser calls into a heap: runs whenever a collection does."""
+
+    calls: List[Callable[[], Any]] = []
+
+    def __init__(self) -> None:
+        self.cycle = self
+
+    def __del__(self) -> None:
+        for call in self.calls:
+            call()
+
+
+def test_finaliser_in_a_hot_path_beside_a_heap_lock_holder() -> None:
+    """A holds HeapLock; B's hot HeapFree of a bad pointer runs a finaliser that calls in; A calls again."""
+    import gc
+
+    api = EmulatedBackend()
+    heap = api.HeapCreate(0, 0, 0)
+    locked, in_finaliser = threading.Event(), threading.Event()
+    done: Dict[str, Any] = {}
+
+    def finaliser_call() -> None:
+        if threading.current_thread().name == "B" and not in_finaliser.is_set():
+            in_finaliser.set()
+            done["finaliser"] = api.HeapAlloc(heap, 0, 100000)
+
+    def holder() -> None:
+        api.HeapLock(heap)
+        locked.set()
+        in_finaliser.wait(2)
+        time.sleep(0.1)
+        done["holder"] = api.HeapAlloc(heap, 0, 16)
+        api.HeapUnlock(heap)
+
+    def freer() -> None:
+        locked.wait(5)
+        for _ in range(50):
+            _Finaliser()
+        threshold = gc.get_threshold()
+        gc.set_threshold(1)
+        try:
+            done["free"] = api.HeapFree(heap, 0, 0x1234560)  # no block: a KeyError in the hot path
+        finally:
+            gc.set_threshold(*threshold)
+
+    _Finaliser.calls = [finaliser_call]
+    try:
+        a = threading.Thread(target=holder, name="A", daemon=True)
+        b = threading.Thread(target=freer, name="B", daemon=True)
+        a.start()
+        b.start()
+        a.join(10)
+        b.join(10)
+        assert not a.is_alive() and not b.is_alive(), "deadlock"
+    finally:
+        _Finaliser.calls = []
+        gc.collect()
+    assert done["free"] == 0 and done["holder"]
+    state = api._heaps[heap]
+    assert state.token == [True] and state.active == []
+    assert api.HeapDestroy(heap)
+
+
+@pytest.mark.skipif(not hasattr(signal, "setitimer"), reason="needs setitimer")
+@pytest.mark.skipif(sys.version_info < (3, 10), reason="Python 3.9 runs signal handlers between any two instructions")
+def test_interrupted_heap_lock_leaves_no_lock_behind() -> None:
+    from tests.conftest import run_python
+
+    code = r"""
+import signal, threading
+from compatheap.backends.emulated import EmulatedBackend
+
+class Tick(Exception):
+    pass
+
+armed = [False]
+
+def handler(signum, frame):
+    if armed[0]:
+        armed[0] = False
+        raise Tick
+
+api = EmulatedBackend()
+heap = api.HeapCreate(0, 0, 0)
+state = api._heaps[heap]
+signal.signal(signal.SIGALRM, handler)
+signal.setitimer(signal.ITIMER_REAL, 0.00005, 0.00005)
+ticks = 0
+for _ in range(20000):
+    try:
+        armed[0] = True
+        locked = api.HeapLock(heap)
+        armed[0] = False
+    except Tick:
+        ticks += 1
+        continue
+    assert locked and api.HeapUnlock(heap)
+signal.setitimer(signal.ITIMER_REAL, 0)
+assert not state.rlock._is_owned(), "an interrupted HeapLock kept the lock"
+out = []
+worker = threading.Thread(target=lambda: out.append(api.HeapAlloc(heap, 4, 64)), daemon=True)
+worker.start()
+worker.join(10)
+assert out and out[0], "the heap was left locked"
+print(ticks)
+"""
+    done = run_python(code)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert int(done.stdout) > 0

@@ -189,11 +189,12 @@ def hot_paths(backend: "EmulatedBackend") -> Tuple[HotAlloc, HotFree, HotFree]:
                         held = taken = True
                         blocks = heap.blocks
                         try:
-                            size = blocks[lpMem]
+                            # Marked: step aside, before anything that could run a
+                            # handler (see _guard.py).
+                            size = None if heap.active else blocks[lpMem]
                         except KeyError:
                             size = None
-                        # recycle: no debug checks to make first; active: marked, step aside
-                        if size is not None and heap.recycle and not heap.active:
+                        if size is not None and heap.recycle:  # recycle: no debug checks to make first
                             # Out of the live blocks first: never live and spare at once.
                             del blocks[lpMem]
                             heap._walk_cache = None

@@ -168,13 +168,12 @@ class EmulatedBackend(HeapBackend):
                 del self._heaps[heap.handle]
             heap.stop_serving()
             heap.destroy()
-            # Drop the holds HeapLock left this thread: the handle is gone, so no
-            # HeapUnlock could, and waiters must wake to fail. One is kept for
-            # the ``with`` to release.
-            rlock.release()
-            while rlock._is_owned():  # type: ignore[attr-defined]
-                rlock.release()
-            rlock.acquire()
+        # Drop the holds HeapLock left this thread, all in one C call: the handle
+        # is gone, so no HeapUnlock could, and waiters must wake to fail.
+        try:
+            rlock._release_save()  # type: ignore[attr-defined]
+        except RuntimeError:
+            pass  # None left.
         return 1
 
     # -- blocks --------------------------------------------------------------
@@ -214,12 +213,23 @@ class EmulatedBackend(HeapBackend):
         if heap is None:
             return self._false(ERROR_INVALID_HANDLE)
         # Held past this call: the mark keeps other threads' hot paths off too.
-        heap.gate.__enter__()
-        heap.lock.acquire()
-        if not heap.alive:  # Destroyed while we waited.
-            heap.lock.release()
-            heap.gate.__exit__()
-            return self._false(ERROR_INVALID_HANDLE)
+        gate, lock = heap.gate, heap.lock
+        count = getattr(lock, "_recursion_count", None)  # Python 3.11+
+        before = count() if count is not None else int(lock._is_owned())
+        try:
+            gate.__enter__()
+            lock.acquire()
+            if not heap.alive:  # Destroyed while we waited.
+                lock.release()
+                gate.__exit__()
+                return self._false(ERROR_INVALID_HANDLE)
+        except BaseException:
+            # Interrupted (a signal handler's exception) after taking the lock:
+            # give it back, or no other thread could ever use the heap.
+            after = count() if count is not None else int(lock._is_owned())
+            if after > before:
+                lock.release()
+            raise
         return 1
 
     def HeapUnlock(self, hHeap: Any) -> int:

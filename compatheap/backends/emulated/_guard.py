@@ -84,11 +84,21 @@ class HeapGate:
         try:
             token = self.token
             tries = 0
-            while not token:
-                tries += 1
-                if tries > _QUIET_TRIES and held_here(token):
-                    break  # Nested in this thread's own hot path, paused between two statements.
-                time.sleep(0)
+            while True:
+                # Taken and put straight back, not just looked at: the list's own
+                # lock then orders this against the hot paths' take on
+                # free-threaded builds, so either they see the mark or we see
+                # them holding the token.
+                try:
+                    del token[-1]
+                except IndexError:
+                    tries += 1
+                    if tries > _QUIET_TRIES and held_here(token):
+                        break  # Nested in this thread's own hot path, paused between two statements.
+                    time.sleep(0)
+                else:
+                    token.append(True)
+                    break
         except BaseException:  # e.g. KeyboardInterrupt while waiting: leave no mark
             active.pop()
             raise
