@@ -142,21 +142,20 @@ def hot_paths(backend: "EmulatedBackend") -> Tuple[HotAlloc, HotFree, HotFree]:
                     del token[-1]  # IndexError: held elsewhere, and the full path waits for it
                     try:  # at once, and held set first thing: see _guard.py
                         held = taken = True
-                        spare = None if heap.active else heap.spare.get(dwBytes)  # marked: step aside
-                        if spare:
-                            address = spare.pop()
-                            if dwFlags & F8:
-                                _memset(address, 0, dwBytes)
-                        elif heap.active:
-                            address = 0
-                        elif heap.malloc_direct and 0 <= dwBytes < LARGE_THRESHOLD:
-                            address = heap.native.malloc(dwBytes or 1)
-                            if address and dwFlags & F8:
-                                _memset(address, 0, dwBytes)
-                        elif heap.recycle and 0 <= dwBytes <= MAX_REQUEST:
-                            address = heap.alloc(dwBytes, (dwFlags & F8) != 0)
-                        else:
-                            address = 0
+                        address = 0
+                        # Marked: step aside, before anything that could run a handler (see _guard.py).
+                        if not heap.active:
+                            spare = heap.spare.get(dwBytes)
+                            if spare:
+                                address = spare.pop()
+                                if dwFlags & F8:
+                                    _memset(address, 0, dwBytes)
+                            elif heap.malloc_direct and 0 <= dwBytes < LARGE_THRESHOLD:
+                                address = heap.native.malloc(dwBytes or 1)
+                                if address and dwFlags & F8:
+                                    _memset(address, 0, dwBytes)
+                            elif heap.recycle and 0 <= dwBytes <= MAX_REQUEST:
+                                address = heap.alloc(dwBytes, (dwFlags & F8) != 0)
                         if address:
                             try:
                                 heap.blocks[address] = dwBytes
@@ -198,14 +197,16 @@ def hot_paths(backend: "EmulatedBackend") -> Tuple[HotAlloc, HotFree, HotFree]:
                             # Out of the live blocks first: never live and spare at once.
                             del blocks[lpMem]
                             heap._walk_cache = None
-                            spare = heap.spare.get(size)
-                            # A mapped block is unmapped when freed, never kept.
-                            if spare is not None and len(spare) < SPARE_PER_SIZE and lpMem not in heap.large:
-                                spare.append(lpMem)
-                            elif heap.malloc_direct and size > SPARE_MAX_SIZE and lpMem not in heap.large:
-                                heap.native.free(lpMem)
+                            if lpMem in heap.large:
+                                heap.release(lpMem, size)  # A mapped block is unmapped, never kept.
                             else:
-                                heap.release(lpMem, size)
+                                spare = heap.spare.get(size)
+                                if spare is not None and len(spare) < SPARE_PER_SIZE:
+                                    spare.append(lpMem)
+                                elif heap.malloc_direct and size > SPARE_MAX_SIZE:
+                                    heap.native.free(lpMem)
+                                else:
+                                    heap.release(lpMem, size)  # (it starts a spare list for this size)
                             return 1
                     finally:
                         held = False  # noqa: F841 - read by _guard.held_here()
