@@ -215,6 +215,22 @@ def test_heap_lock_stops_other_threads_hot_paths() -> None:
     assert api.HeapDestroy(heap)
 
 
+def _finishes_in_a_thread(hook: Callable[[Any], Any], tracer: Any, call: Callable[[], Any]) -> None:
+    """``call()`` in a new thread with ``tracer`` set by ``hook`` (sys.settrace, sys.setprofile): no deadlock."""
+
+    def run() -> None:
+        hook(tracer)
+        try:
+            call()
+        finally:
+            hook(None)
+
+    worker = threading.Thread(target=run, daemon=True)
+    worker.start()
+    worker.join(10)
+    assert not worker.is_alive(), "the nested call deadlocked"
+
+
 def test_call_nested_in_a_hot_path_does_not_deadlock() -> None:
     """A signal handler or finaliser may call in while this thread's hot path holds the token."""
     api = EmulatedBackend()
@@ -232,17 +248,7 @@ def test_call_nested_in_a_hot_path_does_not_deadlock() -> None:
 
     outcome: List[Optional[int]] = []
 
-    def run() -> None:
-        sys.setprofile(interrupt)
-        try:
-            outcome.append(api.HeapAlloc(heap, 0, 48))
-        finally:
-            sys.setprofile(None)
-
-    worker = threading.Thread(target=run, daemon=True)
-    worker.start()
-    worker.join(10)
-    assert not worker.is_alive(), "the nested call deadlocked"
+    _finishes_in_a_thread(sys.setprofile, interrupt, lambda: outcome.append(api.HeapAlloc(heap, 0, 48)))
     assert nested == [100, 1]
     assert outcome[0] and api.HeapSize(heap, 0, outcome[0]) == 48
     # The token came back exactly once: another thread's calls still run, and exclusively.
@@ -439,17 +445,11 @@ def test_nested_call_while_another_thread_waits_for_the_token() -> None:
         results["nested"] = api.HeapSize(heap, HEAP_GENERATE_EXCEPTIONS, other)
         results["thread"] = thread
 
-    def run() -> None:
-        sys.settrace(_pause_in(api.HeapAlloc, lambda f: bool(f.f_locals.get("held")), nest))
-        try:
-            results["outer"] = api.HeapAlloc(heap, 0, 48)
-        finally:
-            sys.settrace(None)
-
-    worker = threading.Thread(target=run, daemon=True)
-    worker.start()
-    worker.join(10)
-    assert not worker.is_alive(), "the nested call deadlocked"
+    _finishes_in_a_thread(
+        sys.settrace,
+        _pause_in(api.HeapAlloc, lambda f: bool(f.f_locals.get("held")), nest),
+        lambda: results.update(outer=api.HeapAlloc(heap, 0, 48)),
+    )
     results["thread"].join(10)
     assert results["nested"] == 100
     assert results["outer"] and results["other"]

@@ -344,14 +344,8 @@ def test_in_place_shrink_keeps_pointer_on_fixed_heap(k32: Any, fixed_heap: int, 
     assert read(block, new) == contents[:new]
 
 
-def test_in_place_shrink_and_regrow_growable(k32: Any, heap: int) -> None:
-    """Windows' example: 3 units shrunk in place to 1.5 units and grown back to
-    2 units stays where it is on a growable heap."""
-    block = k32.HeapAlloc(heap, HEAP_ZERO_MEMORY, UNIT)
-    assert block
-    block = k32.HeapReAlloc(heap, HEAP_ZERO_MEMORY, block, 3 * UNIT)
-    assert block
-    contents = data(3 * UNIT, 5)
+def _shrink_and_regrow_in_place(k32: Any, heap: int, block: int, contents: bytes) -> None:
+    """Fill ``block``, shrink it in place to 1.5 units and grow it back to 2: same pointer, kept bytes."""
     write(block, contents)
     assert k32.HeapReAlloc(heap, HEAP_REALLOC_IN_PLACE_ONLY, block, UNIT * 3 // 2) == block
     assert k32.HeapSize(heap, 0, block) == UNIT * 3 // 2
@@ -360,6 +354,16 @@ def test_in_place_shrink_and_regrow_growable(k32: Any, heap: int) -> None:
     assert read(block, UNIT * 3 // 2) == contents[: UNIT * 3 // 2]
     assert k32.HeapValidate(heap, 0, block)
     assert k32.HeapFree(heap, 0, block)
+
+
+def test_in_place_shrink_and_regrow_growable(k32: Any, heap: int) -> None:
+    """Windows' example: 3 units shrunk in place to 1.5 units and grown back to
+    2 units stays where it is on a growable heap."""
+    block = k32.HeapAlloc(heap, HEAP_ZERO_MEMORY, UNIT)
+    assert block
+    block = k32.HeapReAlloc(heap, HEAP_ZERO_MEMORY, block, 3 * UNIT)
+    assert block
+    _shrink_and_regrow_in_place(k32, heap, block, data(3 * UNIT, 5))
 
 
 def test_in_place_shrink_and_regrow_fixed(k32: Any) -> None:
@@ -374,15 +378,7 @@ def test_in_place_shrink_and_regrow_fixed(k32: Any) -> None:
         assert block
         assert k32.HeapSize(heap, 0, block) == 2 * UNIT
         assert read(block, 2 * UNIT) == bytes(2 * UNIT)
-        contents = data(2 * UNIT, 6)
-        write(block, contents)
-        assert k32.HeapReAlloc(heap, HEAP_REALLOC_IN_PLACE_ONLY, block, UNIT * 3 // 2) == block
-        assert k32.HeapSize(heap, 0, block) == UNIT * 3 // 2
-        assert k32.HeapReAlloc(heap, HEAP_REALLOC_IN_PLACE_ONLY, block, 2 * UNIT) == block
-        assert k32.HeapSize(heap, 0, block) == 2 * UNIT
-        assert read(block, UNIT * 3 // 2) == contents[: UNIT * 3 // 2]
-        assert k32.HeapValidate(heap, 0, block)
-        assert k32.HeapFree(heap, 0, block)
+        _shrink_and_regrow_in_place(k32, heap, block, data(2 * UNIT, 6))
     finally:
         assert k32.HeapDestroy(heap)
 
