@@ -33,7 +33,7 @@ from ..._constants import (
     PROCESS_HEAP_UNCOMMITTED_RANGE,
 )
 from ._debug import DebugChecks
-from ._heap import HANDLE_ALIGNMENT, LARGE_THRESHOLD, SPARE_MAX_SIZE, SPARE_PER_SIZE, Entry, Heap
+from ._heap import HANDLE_ALIGNMENT, LARGE_THRESHOLD, Entry, Heap
 from ._native import Native
 
 #: The heap header at the start of the mapping (Windows' fixed heaps keep a
@@ -172,13 +172,8 @@ class FixedHeap(Heap):
         return address
 
     def release(self, address: int, size: int) -> None:
-        if size <= SPARE_MAX_SIZE and self.recycle:
-            spare = self.spare.get(size)
-            if spare is None:
-                spare = self.spare[size] = []
-            if len(spare) < SPARE_PER_SIZE:
-                spare.append(address)  # Its chunk stays in self.chunks.
-                return
+        if self.keep_spare(address, size):
+            return  # Its chunk stays in self.chunks.
         length = self.chunks.pop(address)
         quarantine = self.quarantine
         if quarantine is not None:

@@ -17,7 +17,7 @@ from ..._constants import (
     PROCESS_HEAP_UNCOMMITTED_RANGE,
 )
 from ._debug import DebugChecks
-from ._heap import HANDLE_ALIGNMENT, LARGE_THRESHOLD, SPARE_MAX_SIZE, SPARE_PER_SIZE, Entry, Heap
+from ._heap import HANDLE_ALIGNMENT, LARGE_THRESHOLD, Entry, Heap
 from ._native import Native
 
 #: The handle's reservation: one region of this size.
@@ -130,13 +130,8 @@ class GrowableHeap(Heap):
 
     def release(self, address: int, size: int) -> None:
         # Never a mapped block (one shrunk below the threshold stays mapped).
-        if size <= SPARE_MAX_SIZE and self.recycle and address not in self.large:
-            spare = self.spare.get(size)
-            if spare is None:
-                spare = self.spare[size] = []
-            if len(spare) < SPARE_PER_SIZE:
-                spare.append(address)
-                return
+        if address not in self.large and self.keep_spare(address, size):
+            return
         length = self.large.pop(address, 0)
         if length:
             # Unmapped, not recycled: a stale pointer faults instead of reading
@@ -160,8 +155,7 @@ class GrowableHeap(Heap):
         and moves the pages (no copy) when it cannot; a shrink unmaps the tail.
         The block's address after, or 0 if the system refused (nothing changed).
         """
-        page = self.page
-        need = (new + page - 1) & -page or page  # _pages(), inlined: on the hot path
+        need = self._pages(new)
         if need > length:
             moved = self.native.remap(address, length, need, True)
             if moved:

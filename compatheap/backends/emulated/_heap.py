@@ -138,6 +138,18 @@ class Heap:
         raise NotImplementedError
 
     # -- shared behaviour --------------------------------------------------
+    def keep_spare(self, address: int, size: int) -> bool:
+        """Keep a freed block for the next allocation of its size; whether it was kept."""
+        if size > SPARE_MAX_SIZE or not self.recycle:
+            return False
+        spare = self.spare.get(size)
+        if spare is None:
+            spare = self.spare[size] = []
+        if len(spare) >= SPARE_PER_SIZE:
+            return False
+        spare.append(address)
+        return True
+
     def guards(self, flags: int) -> Tuple[Any, Any]:
         """``(gate, lock)`` for a call with ``flags``: ``with gate, lock:`` (no-ops for HEAP_NO_SERIALIZE)."""
         if flags & HEAP_NO_SERIALIZE:
