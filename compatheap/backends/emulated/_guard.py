@@ -32,6 +32,10 @@ or at a loop's jump, never between those statements: so an interrupt cannot
 take the token away with it, and ``held`` is exact whenever a handler can
 look. Python 3.9 runs handlers between almost any two instructions, so there
 no lock written in Python, this one included, is safe from interrupts.
+
+Each hot function writes this take-and-give-back out in full rather than
+calling a helper: a call would cost about what the lock call it replaces did,
+and ``held`` must be a local of the very frame that holds the token.
 """
 
 from __future__ import annotations
