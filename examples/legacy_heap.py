@@ -69,7 +69,7 @@ def main():
     print("kept:", ctypes.string_at(block, 11).decode())
     print("size:", kernel32.HeapSize(heap, 0, block))
 
-    if not kernel32.HeapReAlloc(heap, HEAP_REALLOC_IN_PLACE_ONLY, block, 1 << 40):
+    if not kernel32.HeapReAlloc(heap, HEAP_REALLOC_IN_PLACE_ONLY, block, sys.maxsize):
         print("in place refused, error", kernel32.GetLastError())
 
     entry = PROCESS_HEAP_ENTRY()
@@ -80,7 +80,7 @@ def main():
     print("walk:", busy)
 
     try:
-        kernel32.HeapAlloc(heap, 0, 1 << 60)
+        kernel32.HeapAlloc(heap, 0, sys.maxsize)
     except OSError as exc:
         print("too large, winerror", exc.winerror, exc.winerror == ERROR_NOT_ENOUGH_MEMORY)
 

@@ -19,7 +19,7 @@ import random
 import sys
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
-from .._constants import HEAP_REALLOC_IN_PLACE_ONLY, HEAP_ZERO_MEMORY, SIZE_MAX
+from .._constants import HEAP_REALLOC_IN_PLACE_ONLY, HEAP_ZERO_MEMORY, POINTER_SIZE, SIZE_MAX
 
 #: Seeds and length of the workloads the differential test compares.
 SEEDS = (1, 2, 3, 4, 5)
@@ -28,6 +28,8 @@ STEPS = 2000
 ENV_REFERENCE = "COMPATHEAP_TRANSCRIPTS"
 _SENTINEL_ERROR = 0x5EED
 _LARGE = 0xFF000
+#: Half the address space: no process gets it (a fixed 1 << 62 would wrap to 0 on 32-bit).
+_HALF_SPACE = 1 << (8 * POINTER_SIZE - 1)
 
 
 def _size(rng: random.Random) -> int:
@@ -111,7 +113,7 @@ def transcript(k32: Any, seed: int, steps: int = STEPS) -> List[str]:
                     slots[slot] = (moved, new)
                 lines.append(line)
             elif roll < 0.62:
-                huge = rng.choice([SIZE_MAX, SIZE_MAX - 7, 1 << 62])
+                huge = rng.choice([SIZE_MAX, SIZE_MAX - 7, _HALF_SPACE])
                 flags = rng.choice([0, HEAP_ZERO_MEMORY, HEAP_REALLOC_IN_PLACE_ONLY])
                 moved, err = call(k32.HeapReAlloc, heap, flags, address, huge)
                 lines.append(

@@ -31,6 +31,7 @@ from compatheap import (
     HEAP_SIZE_FAILURE,
     HEAP_SUMMARY,
     HEAP_ZERO_MEMORY,
+    MEMORY_ALLOCATION_ALIGNMENT,
     PROCESS_HEAP_ENTRY,
     PROCESS_HEAP_ENTRY_BUSY,
     SIZE_MAX,
@@ -44,8 +45,16 @@ Op = Tuple[Any, ...]
 
 #: Flag bits no heap function gives a meaning to: they must change nothing.
 JUNK_FLAGS = (0x100, 0x8000, 0x80000, 0x100000, 0x1000000, 0x80000000)
-#: Sizes no heap can satisfy (negative ones wrap to near SIZE_MAX, as in ctypes).
-HUGE_SIZES = (1 << 50, MAX_REQUEST, MAX_REQUEST + 1, SIZE_MAX, SIZE_MAX - 15, -1, -(1 << 20))
+#: Sizes no heap can satisfy (negative ones wrap to near SIZE_MAX, as in ctypes); one
+#: below MAX_REQUEST exists only where the address space dwarfs any memory (64-bit).
+HUGE_SIZES = ((1 << 50,) if ctypes.sizeof(ctypes.c_void_p) == 8 else ()) + (
+    MAX_REQUEST,
+    MAX_REQUEST + 1,
+    SIZE_MAX,
+    SIZE_MAX - 15,
+    -1,
+    -(1 << 20),
+)
 #: Addresses no heap handed out.
 WILD = (1, 0x10, 0xFFF, 0xDEAD0000, 0x7FFFFFFF0000, SIZE_MAX, SIZE_MAX - 15)
 #: Arguments of the wrong Python type, by name (ops stay printable).
@@ -229,7 +238,7 @@ class World:
         block = address[0]
         if any(b.address == block for b in self.blocks.values()):
             raise Divergence(f"HeapAlloc returned live block {block:#x} again")
-        if block % 16:
+        if block % MEMORY_ALLOCATION_ALIGNMENT:
             raise Divergence(f"HeapAlloc returned misaligned {block:#x}")
         if flags & HEAP_ZERO_MEMORY and ctypes.string_at(block, size) != bytes(size):
             raise Divergence("HEAP_ZERO_MEMORY block holds old data")
