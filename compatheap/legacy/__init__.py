@@ -28,7 +28,11 @@ _MISSING = object()
 _lock = threading.Lock()
 #: What install() replaced: attribute name -> previous value (or _MISSING).
 _saved: Dict[str, Any] = {}
-_saved_wintypes: Any = _MISSING
+#: What ``sys.modules["ctypes.wintypes"]`` held before install() replaced it
+#: (_MISSING: nothing); _UNTOUCHED where install() left it alone (C long is
+#: already 4 bytes, as on 32-bit Linux), so uninstall() must leave it too.
+_UNTOUCHED: Any = object()
+_saved_wintypes: Any = _UNTOUCHED
 
 
 def _is_windows() -> bool:
@@ -114,14 +118,16 @@ def uninstall() -> bool:
             else:
                 setattr(ctypes, name, value)
         _saved.clear()
-        if _saved_wintypes is not _MISSING:
+        if _saved_wintypes is _UNTOUCHED:
+            pass
+        elif _saved_wintypes is not _MISSING:
             sys.modules["ctypes.wintypes"] = _saved_wintypes
             setattr(ctypes, "wintypes", _saved_wintypes)  # noqa: B010
         elif "ctypes.wintypes" in sys.modules:
             del sys.modules["ctypes.wintypes"]
             if hasattr(ctypes, "wintypes"):
                 delattr(ctypes, "wintypes")
-        _saved_wintypes = _MISSING
+        _saved_wintypes = _UNTOUCHED
     return True
 
 
