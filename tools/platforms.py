@@ -5,6 +5,7 @@
     python tools/platforms.py run {i386,musl} [--] ARGS... # that platform's python3 ARGS
     python tools/platforms.py preload ALLOCATOR [--] CMD... # CMD with the allocator preloaded
     python tools/platforms.py check                        # what is cached, what is missing
+    python tools/platforms.py install                      # every apt package the above need
 
 i386: a Debian bookworm i386 chroot (debootstrap, minbase + python3), entered
 with chroot and a 32-bit personality (setarch i686) in a private mount
@@ -606,6 +607,12 @@ def preload(name: str, cmd: Sequence[str]) -> int:
     return 128 - rc if rc < 0 else rc
 
 
+def all_packages() -> list[str]:
+    names = [name for cls in PLATFORMS.values() for name in cls.packages]
+    names += [allocator.package for allocator in ALLOCATORS.values()]
+    return list(dict.fromkeys(names))
+
+
 # -- command line ---------------------------------------------------------------------------------
 
 
@@ -626,6 +633,7 @@ def main(argv: Sequence[str]) -> int:
     )
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("check", help="print what is cached and what is missing")
+    sub.add_parser("install", help="install every apt package the platforms and allocators need")
     setup_parser = sub.add_parser("setup", help="build or refresh a platform's cache")
     setup_parser.add_argument("platform", choices=sorted(PLATFORMS))
     setup_parser.add_argument("--force", action="store_true", help="rebuild even if the cache is up to date")
@@ -648,6 +656,9 @@ def dispatch(parser: argparse.ArgumentParser, ns: argparse.Namespace) -> int:
     cache = cache_dir()
     if ns.command == "check":
         return check(cache)
+    if ns.command == "install":
+        ensure_packages(all_packages())
+        return 0
     if ns.command == "setup":
         PLATFORMS[ns.platform](cache).setup(ns.force)
         return 0
