@@ -45,10 +45,10 @@ Op = Tuple[Any, ...]
 
 #: Flag bits no heap function gives a meaning to: they must change nothing.
 JUNK_FLAGS = (0x100, 0x8000, 0x80000, 0x100000, 0x1000000, 0x80000000)
-#: Sizes no heap can satisfy (negative ones wrap to near SIZE_MAX, as in ctypes); one
-#: below MAX_REQUEST exists only where the address space dwarfs any memory (64-bit).
-HUGE_SIZES = ((1 << 50,) if ctypes.sizeof(ctypes.c_void_p) == 8 else ()) + (
-    MAX_REQUEST,
+#: Sizes no heap can satisfy (negative ones wrap to near SIZE_MAX, as in ctypes). Sizes up
+#: to MAX_REQUEST are among them only where the address space dwarfs any memory (64-bit):
+#: a 32-bit process on a 64-bit kernel may get 2 GiB.
+HUGE_SIZES = ((1 << 50, MAX_REQUEST) if ctypes.sizeof(ctypes.c_void_p) == 8 else ()) + (
     MAX_REQUEST + 1,
     SIZE_MAX,
     SIZE_MAX - 15,
