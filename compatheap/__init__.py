@@ -50,7 +50,7 @@ HeapSetInformation = backend.HeapSetInformation
 GetLastError = backend.GetLastError
 SetLastError = backend.SetLastError
 
-from . import kernel32  # noqa: E402 - needs the functions above
+from .kernel32 import kernel32  # noqa: E402 - a WinDLL("kernel32"); needs the functions above
 from .block import Block  # noqa: E402
 from .heap import Heap, HeapEntry, HeapUsage  # noqa: E402
 from .legacy import install, uninstall  # noqa: E402
