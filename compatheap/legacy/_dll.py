@@ -234,7 +234,13 @@ def WINFUNCTYPE(restype: Any, *argtypes: Any, use_errno: bool = False, use_last_
                 return ParamFunction(func, tuple(args[1])) if len(args) > 1 and args[1] else func
             return base.__new__(cls, *args)
 
-        proto = type("WinFunctionType", (base,), {"__new__": __new__})
+        namespace = {
+            "__new__": __new__,
+            "_flags_": base._flags_,
+            "_argtypes_": base._argtypes_,
+            "_restype_": base._restype_,
+        }
+        proto = type(base)("WinFunctionType", (base,), namespace)
         _prototypes[key] = proto
     return proto
 

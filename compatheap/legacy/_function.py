@@ -91,6 +91,9 @@ def _vouch(args: Sequence[Any], indexes: Any) -> Dict[int, int]:
         if index >= len(args):
             continue
         value = args[index]
+        target = getattr(value, "_obj", None)  # byref(obj)
+        if isinstance(target, _CDATA):
+            rooms[ctypes.addressof(target)] = ctypes.sizeof(target)
         if isinstance(value, _CDATA):
             rooms[ctypes.addressof(value)] = ctypes.sizeof(value)
         try:
@@ -130,8 +133,9 @@ def _make_thunk(impl: Callable[..., Any], name: str) -> Any:
                 for index, make in buffers.items():
                     address = _address(given[index])
                     room = rooms.get(address)
-                    if room:
-                        given[index] = make(address, room) or given[index]
+                    wrapped = make(address, room) if room else None
+                    if wrapped is not None:
+                        given[index] = wrapped
                 args = tuple(given)
             return impl(*args)
         except BaseException as exc:  # noqa: B036 - handed to the caller, who re-raises it
@@ -246,7 +250,7 @@ class LegacyFunction(functools.partial):  # type: ignore[type-arg]
         if _check.active():
             _check.call(self.__name__, self._fp.argtypes, self._fp.restype, restype, argtypes, args)
         struct = _STRUCT_ARGS.get(self.__name__)
-        if struct is not None and len(args) > struct[0]:
+        if struct is not None and len(args) > struct[0] and self._accepts(struct[0], args[struct[0]]):
             check_structure(self.__name__, args[struct[0]], struct[0] + 1, struct[1])
         buffers = _BUFFERS.get(self.__name__)
         if buffers:
@@ -264,6 +268,17 @@ class LegacyFunction(functools.partial):  # type: ignore[type-arg]
             # Returning the arguments unchanged means "the result stands", as in ctypes.
             return result if checked is args else checked
         return result
+
+    def _accepts(self, index: int, value: Any) -> bool:
+        # ctypes' own refusal (ArgumentError) comes first, as on Windows.
+        argtypes = self._fp.argtypes
+        if argtypes is None or index >= len(argtypes):
+            return True
+        try:
+            argtypes[index].from_param(value)
+        except Exception:
+            return False
+        return True
 
     def __repr__(self) -> str:
         return f"<compatheap kernel32.{self.__name__}>"
@@ -341,7 +356,7 @@ def _structure_class(value: Any) -> Any:
 def check_structure(function: str, value: Any, position: int, windows: Any) -> None:
     """Refuse a structure whose C longs are 8 bytes here, or a buffer too small to hold ``windows``."""
     cls = _structure_class(value)
-    if cls is not None and ctypes.sizeof(ctypes.c_long) != 4:
+    if cls is not None and ctypes.sizeof(ctypes.c_long) != 4 and ctypes.sizeof(cls) != ctypes.sizeof(windows):
         longs = _long_fields(cls)
         if longs:
             raise LayoutError(
