@@ -17,10 +17,9 @@ _PACKAGE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 _findings: List[Tuple[str, str]] = []
 _seen: Set[Tuple[str, str]] = set()
 _enabled = False
-_INT_MIN, _INT_MAX = -(1 << 31), (1 << 31) - 1
-#: Integer types that are 4 bytes or less on 64-bit Windows (C long is 4 there).
-_NARROW = {ctypes.c_int, ctypes.c_uint, ctypes.c_long, ctypes.c_ulong, ctypes.c_short, ctypes.c_ushort}
-_NARROW |= {ctypes.c_byte, ctypes.c_ubyte, ctypes.c_int32, ctypes.c_uint32, ctypes.c_int16, ctypes.c_uint16}
+#: What Windows' ctypes takes as an int argument without argtypes.
+_INT_MIN, _INT_MAX = -(1 << 31), (1 << 32) - 1
+_NAMES = {ctypes.c_void_p: "c_void_p", ctypes.c_size_t: "c_size_t"}
 _WIDE_RESULTS = (ctypes.c_void_p, ctypes.c_size_t)
 
 
@@ -50,19 +49,29 @@ def report(message: str, site: Optional[str] = None) -> None:
 
 
 def _narrow(ctype: Any) -> bool:
-    return ctype in _NARROW or (isinstance(ctype, type) and ctype.__mro__[1] in _NARROW)
+    # An integer type narrower than a pointer. (A program's own c_long is 4
+    # bytes under compatheap run, as on Windows; an 8-byte c_ulong left is
+    # c_size_t or c_uint64.)
+    return (
+        isinstance(ctype, type)
+        and issubclass(ctype, ctypes._SimpleCData)
+        and getattr(ctype, "_type_", "") in "bBhHiIlLqQ?"
+        and ctypes.sizeof(ctype) < ctypes.sizeof(ctypes.c_void_p)
+    )
 
 
 def call(name: str, argtypes: Any, restype: Any, true_restype: Any, true_argtypes: Sequence[Any], args: Any) -> None:
     """Check one call of a legacy heap function before it is made."""
     if true_restype in _WIDE_RESULTS and (_narrow(restype) or not isinstance(restype, type) and callable(restype)):
         shown = getattr(restype, "__name__", repr(restype))
+        wanted = _NAMES[true_restype]
         report(
-            f"{name} returns a {true_restype.__name__} through restype {shown}: 64-bit Windows cuts it to "
-            f"32 bits; set {name}.restype = ctypes.{true_restype.__name__}"
+            f"{name} returns a {wanted} through restype {shown}: 64-bit Windows cuts it to "
+            f"32 bits; set {name}.restype = ctypes.{wanted}"
         )
-    if argtypes is None:
-        for position, value in enumerate(args, 1):
+    start = len(argtypes) if argtypes is not None else 0
+    for position, value in enumerate(args, 1):
+        if position > start:
             if type(value) is int and not _INT_MIN <= value <= _INT_MAX:
                 report(
                     f"{name} argument {position} is an int that does not fit a C int and {name} has no "

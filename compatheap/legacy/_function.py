@@ -249,6 +249,7 @@ class LegacyFunction(functools.partial):  # type: ignore[type-arg]
         restype, argtypes = self._proto
         if _check.active():
             _check.call(self.__name__, self._fp.argtypes, self._fp.restype, restype, argtypes, args)
+        _windows_int_args(self._fp.argtypes, args)
         struct = _STRUCT_ARGS.get(self.__name__)
         if struct is not None and len(args) > struct[0] and self._accepts(struct[0], args[struct[0]]):
             check_structure(self.__name__, args[struct[0]], struct[0] + 1, struct[1])
@@ -285,6 +286,17 @@ class LegacyFunction(functools.partial):  # type: ignore[type-arg]
 
     def __reduce__(self) -> Any:
         raise TypeError("cannot pickle a foreign function")
+
+
+def _windows_int_args(argtypes: Any, args: Sequence[Any]) -> None:
+    # An int with no argtype becomes a C int; Windows' ctypes refuses what fits
+    # neither a 32-bit unsigned nor a 32-bit signed long (where C long is 8
+    # bytes ctypes would cut it silently).
+    start = len(argtypes) if argtypes is not None else 0
+    for position in range(start, len(args)):
+        value = args[position]
+        if type(value) is int and not -(1 << 31) <= value < (1 << 32):
+            raise ctypes.ArgumentError(f"argument {position + 1}: OverflowError: int too long to convert")
 
 
 class _DirectFunction(LegacyFunction):

@@ -8,10 +8,7 @@ heap = ctypes.c_void_p(kernel32.HeapCreate(0, 0, 0))
 kernel32.HeapAlloc.restype = ctypes.c_void_p
 block = kernel32.HeapAlloc(heap, 0, 100)
 print("alloc:", block is not None)
-try:
-    kernel32.HeapSize(heap, 0, block)
-except ctypes.ArgumentError as e:
-    print("big int without argtypes:", type(e).__name__)
+print("small int without argtypes:", kernel32.HeapValidate(heap, 0, 0))
 kernel32.HeapSize.restype = ctypes.c_size_t
 print("size via c_void_p:", kernel32.HeapSize(heap, 0, ctypes.c_void_p(block)))
 print("free via c_void_p:", kernel32.HeapFree(heap, 0, ctypes.c_void_p(block)))
