@@ -364,10 +364,11 @@ def test_names_resolve_as_on_windows() -> None:
 def test_direct_call_only_when_the_binding_is_exact() -> None:
     kernel32: Any = legacy.legacy_kernel32()
     alloc = kernel32.HeapAlloc
-    slow = type(alloc)
+    slow = type(alloc)  # no argtypes yet: through ctypes
+    assert slow is not legacy.LegacyFunction and isinstance(alloc, legacy.LegacyFunction)
     alloc.argtypes = [ctypes.c_void_p, ctypes.c_uint32, ctypes.c_size_t]
     alloc.restype = ctypes.c_void_p
-    assert type(alloc) is not slow and isinstance(alloc, slow)  # the direct class
+    assert type(alloc) is legacy.LegacyFunction  # the direct class
     heap = compatheap.GetProcessHeap()
     block = alloc(heap, 8, 24)
     assert ctypes.string_at(block, 24) == bytes(24)

@@ -98,7 +98,9 @@ def main(argv: List[str]) -> int:
     args = parser.parse_args(argv)
     check = subprocess.run([sys.executable, str(ROOT / "tools" / "winpy.py"), "check"], capture_output=True, text=True)
     if check.returncode != 0 or "ready" not in check.stdout.lower():
-        print(f"legacy transcripts: Windows CPython under Wine not usable: {check.stdout.strip()}{check.stderr.strip()}")
+        print(
+            f"legacy transcripts: Windows CPython under Wine not usable: {check.stdout.strip()}{check.stderr.strip()}"
+        )
         return 1 if os.environ.get("COMPATHEAP_REQUIRE_WINE") == "1" else 0
     EXPECTED.mkdir(exist_ok=True)
     failures = 0

@@ -242,9 +242,18 @@ class LegacyFunction(functools.partial):  # type: ignore[type-arg]
             and len(self._fp.argtypes) == len(argtypes)
             and all(given is wanted for given, wanted in zip(self._fp.argtypes, argtypes))
         )
-        self.__class__ = _DirectFunction if direct else LegacyFunction
+        self.__class__ = LegacyFunction if direct else _CtypesFunction
 
-    # -- the call ------------------------------------------------------------------
+    def __repr__(self) -> str:
+        return f"<compatheap kernel32.{self.__name__}>"
+
+    def __reduce__(self) -> Any:
+        raise TypeError("cannot pickle a foreign function")
+
+
+class _CtypesFunction(LegacyFunction):
+    """A legacy function called through its ctypes function pointer and the thunk."""
+
     def __call__(self, *args: Any) -> Any:
         restype, argtypes = self._proto
         if _check.active():
@@ -281,12 +290,6 @@ class LegacyFunction(functools.partial):  # type: ignore[type-arg]
             return False
         return True
 
-    def __repr__(self) -> str:
-        return f"<compatheap kernel32.{self.__name__}>"
-
-    def __reduce__(self) -> Any:
-        raise TypeError("cannot pickle a foreign function")
-
 
 def _windows_int_args(argtypes: Any, args: Sequence[Any]) -> None:
     # An int with no argtype becomes a C int; Windows' ctypes refuses what fits
@@ -297,11 +300,6 @@ def _windows_int_args(argtypes: Any, args: Sequence[Any]) -> None:
         value = args[position]
         if type(value) is int and not -(1 << 31) <= value < (1 << 32):
             raise ctypes.ArgumentError(f"argument {position + 1}: OverflowError: int too long to convert")
-
-
-class _DirectFunction(LegacyFunction):
-    # functools.partial's own C call: straight to the implementation.
-    __call__ = functools.partial.__call__  # type: ignore[assignment]
 
 
 class NotEmulatedFunction:
@@ -387,4 +385,3 @@ def check_structure(function: str, value: Any, position: int, windows: Any) -> N
             f"{function} argument {position}: a {windows.__name__} needs {ctypes.sizeof(windows)} bytes "
             f"on 64-bit Windows; the buffer given holds {room}"
         )
-

@@ -1,4 +1,5 @@
 """A bindings module as projects write them: argtypes, restype and errcheck helpers."""
+
 import ctypes
 from ctypes import wintypes
 
@@ -30,7 +31,9 @@ SIZE_T = ctypes.c_size_t
 GetProcessHeap = _bind("GetProcessHeap", wintypes.HANDLE, [], _check_null)
 HeapCreate = _bind("HeapCreate", wintypes.HANDLE, [wintypes.DWORD, SIZE_T, SIZE_T], _check_null)
 HeapAlloc = _bind("HeapAlloc", wintypes.LPVOID, [wintypes.HANDLE, wintypes.DWORD, SIZE_T], _check_null)
-HeapReAlloc = _bind("HeapReAlloc", wintypes.LPVOID, [wintypes.HANDLE, wintypes.DWORD, wintypes.LPVOID, SIZE_T], _check_null)
+HeapReAlloc = _bind(
+    "HeapReAlloc", wintypes.LPVOID, [wintypes.HANDLE, wintypes.DWORD, wintypes.LPVOID, SIZE_T], _check_null
+)
 HeapFree = _bind("HeapFree", wintypes.BOOL, [wintypes.HANDLE, wintypes.DWORD, wintypes.LPVOID], _check_bool)
 HeapSize = _bind("HeapSize", SIZE_T, [wintypes.HANDLE, wintypes.DWORD, wintypes.LPCVOID])
 HeapDestroy = _bind("HeapDestroy", wintypes.BOOL, [wintypes.HANDLE], _check_bool)

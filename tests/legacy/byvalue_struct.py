@@ -5,8 +5,14 @@ kernel32 = ctypes.WinDLL("kernel32")  # the DLL
 
 
 class PROCESS_HEAP_ENTRY(ctypes.Structure):
-    _fields_ = [("lpData", ctypes.c_void_p), ("cbData", ctypes.c_uint32), ("cbOverhead", ctypes.c_uint8),
-                ("iRegionIndex", ctypes.c_uint8), ("wFlags", ctypes.c_uint16), ("_rest", ctypes.c_uint8 * 24)]
+    _fields_ = [
+        ("lpData", ctypes.c_void_p),
+        ("cbData", ctypes.c_uint32),
+        ("cbOverhead", ctypes.c_uint8),
+        ("iRegionIndex", ctypes.c_uint8),
+        ("wFlags", ctypes.c_uint16),
+        ("_rest", ctypes.c_uint8 * 24),
+    ]
 
 
 k = kernel32

@@ -1,9 +1,14 @@
 import ctypes
-from ctypes import windll, WinDLL, CDLL, cdll
+from ctypes import CDLL, WinDLL, cdll, windll
 
 kernel32 = windll.LoadLibrary("kernel32")  # the DLL
-names = [WinDLL("KERNEL32.DLL"), CDLL("kernel32"), cdll.LoadLibrary(r"C:\Windows\System32\kernel32.dll"),
-         windll.KERNEL32, kernel32]
+names = [
+    WinDLL("KERNEL32.DLL"),
+    CDLL("kernel32"),
+    cdll.LoadLibrary(r"C:\Windows\System32\kernel32.dll"),
+    windll.KERNEL32,
+    kernel32,
+]
 for dll in names:
     dll.GetProcessHeap.restype = ctypes.c_void_p
     dll.HeapSize.restype = ctypes.c_size_t

@@ -12,7 +12,10 @@ kernel32.HeapReAlloc.argtypes = [wintypes.HANDLE, wintypes.DWORD, wintypes.LPVOI
 heap = kernel32.HeapCreate(0, 0, 0)
 for name, call in (
     ("HeapAlloc", lambda: kernel32.HeapAlloc(heap, HEAP_GENERATE_EXCEPTIONS, (1 << 64) - 1)),
-    ("HeapReAlloc", lambda: kernel32.HeapReAlloc(heap, HEAP_GENERATE_EXCEPTIONS, kernel32.HeapAlloc(heap, 0, 8), (1 << 64) - 1)),
+    (
+        "HeapReAlloc",
+        lambda: kernel32.HeapReAlloc(heap, HEAP_GENERATE_EXCEPTIONS, kernel32.HeapAlloc(heap, 0, 8), (1 << 64) - 1),
+    ),
 ):
     try:
         call()

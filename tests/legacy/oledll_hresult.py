@@ -1,5 +1,5 @@
 import ctypes
-from ctypes import HRESULT, OleDLL, oledll, WINFUNCTYPE
+from ctypes import HRESULT, WINFUNCTYPE, oledll
 
 kernel32 = ctypes.WinDLL("kernel32")  # the DLL
 print("HRESULT size:", ctypes.sizeof(HRESULT))

@@ -9,8 +9,12 @@ class _BLOCK(ctypes.Structure):
 
 
 class _REGION(ctypes.Structure):
-    _fields_ = [("dwCommittedSize", ctypes.c_uint32), ("dwUnCommittedSize", ctypes.c_uint32),
-                ("lpFirstBlock", ctypes.c_void_p), ("lpLastBlock", ctypes.c_void_p)]
+    _fields_ = [
+        ("dwCommittedSize", ctypes.c_uint32),
+        ("dwUnCommittedSize", ctypes.c_uint32),
+        ("lpFirstBlock", ctypes.c_void_p),
+        ("lpLastBlock", ctypes.c_void_p),
+    ]
 
 
 class _U(ctypes.Union):
@@ -19,8 +23,14 @@ class _U(ctypes.Union):
 
 class PROCESS_HEAP_ENTRY(ctypes.Structure):
     _anonymous_ = ("u",)
-    _fields_ = [("lpData", ctypes.c_void_p), ("cbData", ctypes.c_uint32), ("cbOverhead", ctypes.c_ubyte),
-                ("iRegionIndex", ctypes.c_ubyte), ("wFlags", ctypes.c_ushort), ("u", _U)]
+    _fields_ = [
+        ("lpData", ctypes.c_void_p),
+        ("cbData", ctypes.c_uint32),
+        ("cbOverhead", ctypes.c_ubyte),
+        ("iRegionIndex", ctypes.c_ubyte),
+        ("wFlags", ctypes.c_ushort),
+        ("u", _U),
+    ]
 
 
 print("sizeof:", sizeof(PROCESS_HEAP_ENTRY))

@@ -1,5 +1,5 @@
 import ctypes
-from ctypes import POINTER, c_ubyte, c_char_p, c_void_p, c_size_t, c_uint32
+from ctypes import POINTER, c_char_p, c_size_t, c_ubyte, c_uint32, c_void_p
 
 kernel32 = ctypes.windll.kernel32  # the DLL
 kernel32.GetProcessHeap.restype = c_void_p

@@ -3,8 +3,13 @@ from ctypes import wintypes
 
 kernel32 = ctypes.windll.kernel32  # the DLL
 kernel32.HeapCreate.restype = wintypes.HANDLE
-kernel32.HeapQueryInformation.argtypes = [wintypes.HANDLE, ctypes.c_int, ctypes.c_void_p, ctypes.c_size_t,
-                                          ctypes.POINTER(ctypes.c_size_t)]
+kernel32.HeapQueryInformation.argtypes = [
+    wintypes.HANDLE,
+    ctypes.c_int,
+    ctypes.c_void_p,
+    ctypes.c_size_t,
+    ctypes.POINTER(ctypes.c_size_t),
+]
 heap = kernel32.HeapCreate(0, 0, 0)
 info = ctypes.c_ulong()
 length = ctypes.c_size_t()

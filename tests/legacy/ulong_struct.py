@@ -1,17 +1,30 @@
 import ctypes
-from ctypes import c_ulong, c_long, c_void_p, c_ubyte, c_ushort, c_size_t, sizeof
+from ctypes import c_long, c_size_t, c_ubyte, c_ulong, c_ushort, c_void_p, sizeof
 
 kernel32 = ctypes.windll.kernel32  # the DLL
 
 
 class PROCESS_HEAP_ENTRY(ctypes.Structure):
-    _fields_ = [("lpData", c_void_p), ("cbData", c_ulong), ("cbOverhead", c_ubyte), ("iRegionIndex", c_ubyte),
-                ("wFlags", c_ushort), ("hMem", c_void_p), ("dwReserved", c_ulong * 3), ("pad", c_long)]
+    _fields_ = [
+        ("lpData", c_void_p),
+        ("cbData", c_ulong),
+        ("cbOverhead", c_ubyte),
+        ("iRegionIndex", c_ubyte),
+        ("wFlags", c_ushort),
+        ("hMem", c_void_p),
+        ("dwReserved", c_ulong * 3),
+        ("pad", c_long),
+    ]
 
 
 class HEAP_SUMMARY(ctypes.Structure):
-    _fields_ = [("cb", c_ulong), ("cbAllocated", c_size_t), ("cbCommitted", c_size_t),
-                ("cbReserved", c_size_t), ("cbMaxReserve", c_size_t)]
+    _fields_ = [
+        ("cb", c_ulong),
+        ("cbAllocated", c_size_t),
+        ("cbCommitted", c_size_t),
+        ("cbReserved", c_size_t),
+        ("cbMaxReserve", c_size_t),
+    ]
 
 
 print("sizes:", sizeof(PROCESS_HEAP_ENTRY), sizeof(HEAP_SUMMARY), sizeof(c_ulong))

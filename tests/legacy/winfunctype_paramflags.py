@@ -1,21 +1,30 @@
 import ctypes
-from ctypes import WINFUNCTYPE, POINTER, c_void_p, c_size_t
-from ctypes.wintypes import BOOL, DWORD, HANDLE, LPVOID, WORD, BYTE
+from ctypes import POINTER, WINFUNCTYPE, c_size_t
+from ctypes.wintypes import BOOL, BYTE, DWORD, HANDLE, LPVOID, WORD
 
 kernel32 = ctypes.windll.kernel32  # the DLL
 
 
 class PROCESS_HEAP_ENTRY(ctypes.Structure):
-    _fields_ = [("lpData", LPVOID), ("cbData", DWORD), ("cbOverhead", BYTE), ("iRegionIndex", BYTE),
-                ("wFlags", WORD), ("_rest", BYTE * 24)]
+    _fields_ = [
+        ("lpData", LPVOID),
+        ("cbData", DWORD),
+        ("cbOverhead", BYTE),
+        ("iRegionIndex", BYTE),
+        ("wFlags", WORD),
+        ("_rest", BYTE * 24),
+    ]
 
 
 HeapCreate = WINFUNCTYPE(HANDLE, DWORD, c_size_t, c_size_t)(
-    ("HeapCreate", kernel32), ((1, "flOptions", 0), (1, "dwInitialSize", 0), (1, "dwMaximumSize", 0)))
+    ("HeapCreate", kernel32), ((1, "flOptions", 0), (1, "dwInitialSize", 0), (1, "dwMaximumSize", 0))
+)
 HeapAlloc = WINFUNCTYPE(LPVOID, HANDLE, DWORD, c_size_t)(
-    ("HeapAlloc", kernel32), ((1, "hHeap"), (1, "dwFlags", 0), (1, "dwBytes")))
+    ("HeapAlloc", kernel32), ((1, "hHeap"), (1, "dwFlags", 0), (1, "dwBytes"))
+)
 HeapWalk = WINFUNCTYPE(BOOL, HANDLE, POINTER(PROCESS_HEAP_ENTRY))(
-    ("HeapWalk", kernel32), ((1, "hHeap"), (1, "lpEntry")))
+    ("HeapWalk", kernel32), ((1, "hHeap"), (1, "lpEntry"))
+)
 HeapDestroy = WINFUNCTYPE(BOOL, HANDLE)(("HeapDestroy", kernel32), ((1, "hHeap"),))
 
 heap = HeapCreate()

@@ -1,4 +1,5 @@
 """The same program written for 64-bit Windows: nothing to report."""
+
 import ctypes
 from ctypes import wintypes
 

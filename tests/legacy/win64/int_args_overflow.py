@@ -1,4 +1,5 @@
 """Pointers passed as plain ints to functions without argtypes."""
+
 import ctypes
 
 kernel32 = ctypes.windll.kernel32

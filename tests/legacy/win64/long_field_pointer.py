@@ -1,4 +1,5 @@
 """A pointer kept in a LONG/DWORD structure field."""
+
 import ctypes
 
 kernel32 = ctypes.windll.kernel32

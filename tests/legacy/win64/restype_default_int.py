@@ -1,4 +1,5 @@
 """Handles and pointers through the default c_int restype."""
+
 import ctypes
 
 kernel32 = ctypes.windll.kernel32
