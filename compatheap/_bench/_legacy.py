@@ -19,7 +19,7 @@ TARGET = 1.3
 _BLOCK = 48
 
 
-def _pairs(alloc: Any, free: Any, heap: int, calls: int) -> Callable[[], None]:
+def _pairs(alloc: Any, free: Any, heap: Any, calls: int) -> Callable[[], None]:
     def run() -> None:
         for _ in range(calls):
             free(heap, 0, alloc(heap, 0, _BLOCK))

@@ -45,7 +45,7 @@ def _check_hresult(value: int) -> int:
     return value
 
 
-class HRESULT(ctypes._SimpleCData):
+class HRESULT(ctypes._SimpleCData):  # type: ignore[type-arg]
     """``ctypes.HRESULT``: a 4-byte result that raises ``OSError`` when negative."""
 
     _type_ = "i"
@@ -70,9 +70,10 @@ class LegacyDLL:
         self._key = dll_key(name)
         self._handle = 0
         self._exports = exported(self._key)
-        prototype: Callable[..., Any] = getattr(type(self), "_prototype", ctypes.CFUNCTYPE)
         self._func_restype_: Any = getattr(type(self), "_func_restype_", ctypes.c_int)
-        self._FuncPtr: Any = prototype(self._func_restype_)
+        # As ctypes' CDLL makes it: the DLL's calling flags and default restype, no argtypes.
+        namespace = {"_flags_": getattr(type(self), "_func_flags_", 1), "_restype_": self._func_restype_}
+        self._FuncPtr: Any = type("_FuncPtr", (getattr(ctypes, "_CFuncPtr"),), namespace)  # noqa: B009
 
     def __getattr__(self, name: str) -> Any:
         if name.startswith("__") and name.endswith("__"):
@@ -116,7 +117,7 @@ def legacy_class(cls: type) -> type:
     return found
 
 
-class CDLL(_REAL_CDLL):  # type: ignore[misc,valid-type]
+class CDLL(_REAL_CDLL):  # type: ignore[misc]
     """``ctypes.CDLL`` that loads kernel32/ntdll as legacy DLLs."""
 
     def __new__(cls, name: Any, *args: Any, **kwargs: Any) -> Any:
@@ -129,7 +130,6 @@ class PyDLL(CDLL):
     """``ctypes.PyDLL``: the GIL stays held during calls."""
 
     _func_flags_ = ctypes.PyDLL._func_flags_
-    _prototype = staticmethod(ctypes.PYFUNCTYPE)
 
 
 class WinDLL(CDLL):

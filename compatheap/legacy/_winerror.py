@@ -115,13 +115,6 @@ def windows_oserror(winerror: int, strerror: str) -> OSError:
     return error
 
 
-def seh_error(status: int) -> OSError:
-    """The ``OSError`` ctypes raises for a structured exception of a foreign call."""
-    status &= 0xFFFFFFFF
-    signed = status - (1 << 32) if status & 0x80000000 else status
-    return windows_oserror(signed, f"Windows Error 0x{status:x}")
-
-
 def make_win_error(get_last_error: Any) -> Any:
     def WinError(code: Optional[int] = None, descr: Optional[str] = None) -> OSError:
         """``ctypes.WinError``: an ``OSError`` for ``code`` (default: the last error)."""
@@ -132,10 +125,3 @@ def make_win_error(get_last_error: Any) -> Any:
         return windows_oserror(code, descr)
 
     return WinError
-
-
-def FormatError(code: Optional[int] = None, *, _last: Any = None) -> str:
-    """``ctypes.FormatError``."""
-    if code is None:
-        code = int(_last()) if _last is not None else 0
-    return format_error(code)
