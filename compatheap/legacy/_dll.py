@@ -15,7 +15,7 @@ import functools
 from pathlib import Path
 from typing import Any, Callable, Dict, FrozenSet, List, Optional, Tuple
 
-from ._function import PROTOTYPES, LegacyFunction, NotEmulatedFunction
+from ._function import PROTOTYPES, FuncPtrAttribute, LegacyFunction, NotEmulatedFunction
 
 _REAL_CDLL: Any = ctypes.CDLL
 
@@ -150,7 +150,7 @@ class ParamFunction:
         argtypes = inner.argtypes or ()
         if len(paramflags) != len(argtypes):
             raise ValueError("paramflags must have the same length as argtypes")
-        self._inner = inner
+        self._inner = self._fp = inner
         self.__name__ = inner.__name__
         self._flags: List[Tuple[int, Optional[str], Any]] = []
         for entry in paramflags:
@@ -160,17 +160,11 @@ class ParamFunction:
             self._flags.append((flag, name, default))
         self.errcheck: Optional[Callable[..., Any]] = None
 
-    @property
-    def argtypes(self) -> Any:
-        return self._inner.argtypes
+    argtypes = FuncPtrAttribute()
+    restype = FuncPtrAttribute()
 
-    @property
-    def restype(self) -> Any:
-        return self._inner.restype
-
-    @restype.setter
-    def restype(self, value: Any) -> None:
-        self._inner.restype = value
+    def _changed(self) -> None:
+        pass
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         callargs: List[Any] = []

@@ -168,6 +168,25 @@ def _raise_pending() -> None:
         raise error
 
 
+class FuncPtrAttribute:
+    """``argtypes``/``restype``: ctypes' own attribute of the object's function
+    pointer ``_fp`` (so ctypes checks what is set); the object hears of changes."""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self._name = name
+
+    def __get__(self, obj: Any, owner: Any = None) -> Any:
+        return self if obj is None else getattr(obj._fp, self._name)
+
+    def __set__(self, obj: Any, value: Any) -> None:
+        setattr(obj._fp, self._name, value)
+        obj._changed()
+
+    def __delete__(self, obj: Any) -> None:
+        delattr(obj._fp, self._name)
+        obj._changed()
+
+
 class LegacyFunction(functools.partial):  # type: ignore[type-arg]
     """``windll.kernel32.<name>``: a foreign function as ctypes makes it.
 
@@ -192,28 +211,8 @@ class LegacyFunction(functools.partial):  # type: ignore[type-arg]
         return self
 
     # -- ctypes' attributes --------------------------------------------------------
-    @property
-    def argtypes(self) -> Any:
-        return self._fp.argtypes
-
-    @argtypes.setter
-    def argtypes(self, value: Any) -> None:
-        self._fp.argtypes = value
-        self._refresh()
-
-    @argtypes.deleter
-    def argtypes(self) -> None:
-        del self._fp.argtypes
-        self._refresh()
-
-    @property
-    def restype(self) -> Any:
-        return self._fp.restype
-
-    @restype.setter
-    def restype(self, value: Any) -> None:
-        self._fp.restype = value
-        self._refresh()
+    argtypes = FuncPtrAttribute()
+    restype = FuncPtrAttribute()
 
     @property
     def errcheck(self) -> Optional[Callable[..., Any]]:
@@ -229,6 +228,9 @@ class LegacyFunction(functools.partial):  # type: ignore[type-arg]
     @errcheck.deleter
     def errcheck(self) -> None:
         self._errcheck = None
+        self._refresh()
+
+    def _changed(self) -> None:
         self._refresh()
 
     def _refresh(self) -> None:
@@ -313,21 +315,11 @@ class NotEmulatedFunction:
         self._fp.restype = restype
         self.errcheck: Optional[Callable[..., Any]] = None
 
-    @property
-    def argtypes(self) -> Any:
-        return self._fp.argtypes
+    argtypes = FuncPtrAttribute()
+    restype = FuncPtrAttribute()
 
-    @argtypes.setter
-    def argtypes(self, value: Any) -> None:
-        self._fp.argtypes = value
-
-    @property
-    def restype(self) -> Any:
-        return self._fp.restype
-
-    @restype.setter
-    def restype(self, value: Any) -> None:
-        self._fp.restype = value
+    def _changed(self) -> None:
+        pass
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         raise NotEmulatedError(
