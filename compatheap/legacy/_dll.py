@@ -13,9 +13,9 @@ from __future__ import annotations
 import ctypes
 import functools
 from pathlib import Path
-from typing import Any, Callable, Dict, FrozenSet, List, Optional, Tuple
+from typing import Any, Dict, FrozenSet, List, Optional, Tuple
 
-from ._function import PROTOTYPES, FuncPtrAttribute, LegacyFunction, NotEmulatedFunction
+from ._function import PROTOTYPES, LegacyFunction, NotEmulatedFunction, PlainFunction
 
 _REAL_CDLL: Any = ctypes.CDLL
 
@@ -142,7 +142,7 @@ class OleDLL(CDLL):
     _func_restype_ = HRESULT
 
 
-class ParamFunction:
+class ParamFunction(PlainFunction):
     """A function bound with ``prototype((name, dll), paramflags)``: named,
     defaulted and output parameters, as ctypes builds the call."""
 
@@ -158,13 +158,6 @@ class ParamFunction:
             name = entry[1] if len(entry) > 1 else None
             default = entry[2] if len(entry) > 2 else _NO_DEFAULT
             self._flags.append((flag, name, default))
-        self.errcheck: Optional[Callable[..., Any]] = None
-
-    argtypes = FuncPtrAttribute()
-    restype = FuncPtrAttribute()
-
-    def _changed(self) -> None:
-        pass
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         callargs: List[Any] = []

@@ -304,7 +304,21 @@ def _windows_int_args(argtypes: Any, args: Sequence[Any]) -> None:
             raise ctypes.ArgumentError(f"argument {position + 1}: OverflowError: int too long to convert")
 
 
-class NotEmulatedFunction:
+class PlainFunction:
+    """A foreign function object whose ``errcheck`` is a plain attribute and whose
+    ``argtypes``/``restype`` live on ``_fp``."""
+
+    __name__: str
+    _fp: Any
+    errcheck: Optional[Callable[..., Any]] = None
+    argtypes = FuncPtrAttribute()
+    restype = FuncPtrAttribute()
+
+    def _changed(self) -> None:
+        pass
+
+
+class NotEmulatedFunction(PlainFunction):
     """An exported kernel32/ntdll function outside the heap API: it binds (with
     ctypes' attributes), and calling it raises :class:`NotEmulatedError`."""
 
@@ -313,13 +327,6 @@ class NotEmulatedFunction:
         self._dll = dll
         self._fp = prototype()
         self._fp.restype = restype
-        self.errcheck: Optional[Callable[..., Any]] = None
-
-    argtypes = FuncPtrAttribute()
-    restype = FuncPtrAttribute()
-
-    def _changed(self) -> None:
-        pass
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         raise NotEmulatedError(
