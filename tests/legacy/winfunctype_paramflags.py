@@ -41,4 +41,20 @@ try:
     HeapAlloc(heap)
 except TypeError as e:
     print("missing:", e)
+HeapQueryInformation = WINFUNCTYPE(BOOL, HANDLE, ctypes.c_int, ctypes.c_void_p, c_size_t, POINTER(c_size_t))(
+    ("HeapQueryInformation", kernel32),
+    (
+        (1, "HeapHandle"),
+        (1, "HeapInformationClass", 0),
+        (1, "HeapInformation"),
+        (1, "HeapInformationLength"),
+        (2, "ReturnLength"),
+    ),
+)
+info = ctypes.c_uint32(7)
+print("out parameter:", HeapQueryInformation(heap, HeapInformation=ctypes.byref(info), HeapInformationLength=4))
+print("compatibility:", info.value)
+seen = []
+HeapQueryInformation.errcheck = lambda result, func, args: seen.append((result, len(args))) or args
+print("with errcheck returning args:", HeapQueryInformation(heap, 0, ctypes.byref(info), 4), seen)
 print("destroyed:", HeapDestroy(heap))
