@@ -20,7 +20,7 @@ import threading
 from typing import Any, Dict, List, Optional
 
 from . import _check, _llp64
-from ._dll import LegacyDLL, WinDLL, legacy_class
+from ._dll import ACTIVE, LegacyDLL, WinDLL, legacy_class
 from ._function import LayoutError, LegacyFunction, NotEmulatedError
 
 __all__ = [
@@ -52,9 +52,9 @@ def installed() -> bool:
 
 def legacy_kernel32(backend: Any = None) -> Any:
     """A new ``WinDLL("kernel32")`` whose heap functions are ``backend``'s (default: the active one)."""
-    cls = legacy_class(WinDLL)
-    if backend is not None:
-        cls = type(cls.__name__, (cls,), {"_backend": backend, "__module__": cls.__module__})
+    base = legacy_class(WinDLL)
+    fixed = ACTIVE if backend is None else backend
+    cls = type(base.__name__, (base,), {"_backend": fixed, "__module__": base.__module__})
     return cls("kernel32")
 
 

@@ -96,9 +96,13 @@ class LegacyDLL:
         return f"<{type(self).__name__} {self._name!r} (compatheap), handle 0 at {id(self):#x}>"
 
 
+#: A legacy DLL class whose ``_backend`` is this follows the active backend, whatever install() was given.
+ACTIVE = object()
+
+
 def _backend_of(dll: LegacyDLL) -> Any:
     backend = type(dll)._backend
-    if backend is None:
+    if backend is None or backend is ACTIVE:
         from .. import backend as active
 
         backend = active
