@@ -19,8 +19,8 @@ class HeapException(OSError):
     Windows raises a structured exception instead of returning NULL; this is
     its Python form. ``status`` is the NTSTATUS code (``STATUS_NO_MEMORY`` for
     an allocation that could not be satisfied); ``winerror`` is the same code as
-    a signed 32-bit int (-1073741801), what Windows CPython's ctypes puts in the
-    ``OSError`` it raises for the structured exception.
+    a signed 32-bit int (-1073741801) and ``errno`` is ``EINVAL``, as in the
+    ``OSError`` Windows CPython's ctypes raises for the structured exception.
     """
 
     winerror: int
@@ -34,6 +34,7 @@ class HeapException(OSError):
         super().__init__(what)
         self.status = status
         self.winerror = status - (1 << 32) if status & 0x80000000 else status
+        self.errno = errno.EINVAL  # what Windows CPython maps that winerror to
         self.function = function
         self.nbytes = nbytes
 

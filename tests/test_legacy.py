@@ -314,7 +314,8 @@ def test_heap_exception_carries_the_signed_ntstatus() -> None:
         with pytest.raises(OSError) as info:
             compatheap.HeapAlloc(heap, compatheap.HEAP_GENERATE_EXCEPTIONS, compatheap.SIZE_MAX)
         assert isinstance(info.value, compatheap.HeapException)
-        assert info.value.winerror == -1073741801
+        assert info.value.winerror == -1073741801 and info.value.errno == 22
+        assert "HeapAlloc" in str(info.value)
         kernel32: Any = legacy.legacy_kernel32()
         kernel32.HeapAlloc.argtypes = [ctypes.c_void_p, ctypes.c_uint32, ctypes.c_uint64]
         with pytest.raises(compatheap.HeapException) as again:  # through the thunk
