@@ -54,7 +54,7 @@ def _transcripts_tool() -> Any:
 
 TOOL = _transcripts_tool()
 SCRIPTS = TOOL.scripts()
-WIN64_SCRIPTS = sorted((CORPUS / "win64").glob("*.py"))
+WIN64_SCRIPTS = [*sorted((CORPUS / "win64").glob("*.py")), ROOT / "examples" / "win64_bugs.py"]
 
 
 def run_command(args: List[str], cwd: Optional[Path] = None, env: Optional[Dict[str, str]] = None) -> Any:
@@ -105,7 +105,7 @@ def test_corpus_copy_with_compatheap_kernel32(script: Path, tmp_path: Path) -> N
 
 def _marked_lines(script: Path) -> Set[int]:
     lines = script.read_text(encoding="utf-8").splitlines()
-    return {number for number, line in enumerate(lines, 1) if line.rstrip().endswith("# WIN64")}
+    return {number for number, line in enumerate(lines, 1) if "# WIN64" in line}
 
 
 @pytest.mark.parametrize("script", SCRIPTS + WIN64_SCRIPTS, ids=lambda p: f"{p.parent.name}/{p.stem}")
