@@ -355,11 +355,15 @@ class Platform:
     def command(self, args: Sequence[str]) -> tuple[list[str], dict[str, str]]:
         raise NotImplementedError
 
+    def run_inside(self, args: Sequence[str]) -> int:
+        """The platform's python3 with ``args``, in the checkout; its exit code."""
+        cmd, env = self.command(args)
+        return subprocess.run(cmd, env=env, cwd=REPO_ROOT).returncode
+
     def run(self, args: Sequence[str]) -> int:
         self.setup()
-        cmd, env = self.command(args)
         start = time.monotonic()
-        rc = subprocess.run(cmd, env=env, cwd=REPO_ROOT).returncode
+        rc = self.run_inside(args)
         log(f"{self.name} run took {time.monotonic() - start:.0f} s (exit {rc})")
         return 128 - rc if rc < 0 else rc
 
@@ -394,10 +398,6 @@ class I386(Platform):
         rc = self.run_inside(["-c", "import ctypes, pytest, hypothesis; assert ctypes.sizeof(ctypes.c_void_p) == 4"])
         if rc != 0:
             raise SystemExit(f"platforms: the i386 chroot's python3 fails its smoke test (exit {rc})")
-
-    def run_inside(self, args: Sequence[str]) -> int:
-        cmd, env = self.command(args)
-        return subprocess.run(cmd, env=env, cwd=REPO_ROOT).returncode
 
     def command(self, args: Sequence[str]) -> tuple[list[str], dict[str, str]]:
         if not is_root():
@@ -545,10 +545,6 @@ class Musl(Platform):
         version = dsc.stem.split("_", 1)[1].split("-")[0]
         (tree,) = [p for p in build.glob(f"{package}-{version}*") if p.is_dir()]
         return tree
-
-    def run_inside(self, args: Sequence[str]) -> int:
-        cmd, env = self.command(args)
-        return subprocess.run(cmd, env=env, cwd=REPO_ROOT).returncode
 
     def command(self, args: Sequence[str]) -> tuple[list[str], dict[str, str]]:
         env = {
