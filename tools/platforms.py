@@ -480,58 +480,38 @@ class Musl(Platform):
             self.fetch_sources(build)
             cc = self.compiler(build)
             deps = build / "deps"
-            jobs = str(os.cpu_count() or 1)
-            make = ["nice", "-n", "10", "make", f"-j{jobs}"]
             # The host's compiler settings (tox passes CFLAGS, LDFLAGS...) are for glibc builds.
             host = {k: v for k, v in os.environ.items() if k not in BUILD_VARIABLES}
             env = dict(host, CC=str(cc), CFLAGS="-O2 -fPIC")
-            with timed("musl zlib build"):
-                src = self.source_dir(build, "zlib")
-                run(["./configure", f"--prefix={deps}", "--static"], cwd=src, env=env, quiet=True)
-                run([*make], cwd=src, env=env, quiet=True)
-                run(["make", "install"], cwd=src, env=env, quiet=True)
-            with timed("musl libffi build"):
-                src = self.source_dir(build, "libffi")
-                configure = [
-                    "./configure",
-                    f"--prefix={deps}",
-                    "--libdir=" + str(deps / "lib"),
-                    "--disable-shared",
-                    "--enable-static",
-                    "--with-pic",
-                    "--disable-docs",
-                    "--disable-multi-os-directory",
-                ]
-                run(configure, cwd=src, env=env, quiet=True)
-                run([*make], cwd=src, env=env, quiet=True)
-                run(["make", "install"], cwd=src, env=env, quiet=True)
-            with timed("musl CPython build"):
-                src = self.source_dir(build, "python3.11")
-                py_env = dict(
-                    env,
-                    CFLAGS="-O2",
-                    CPPFLAGS=f"-I{deps / 'include'}",
-                    LDFLAGS=f"-L{deps / 'lib'}",
-                    PKG_CONFIG_LIBDIR=str(deps / "lib" / "pkgconfig"),
-                    PKG_CONFIG_PATH="",
-                    LIBFFI_CFLAGS=f"-I{deps / 'include'}",
-                    LIBFFI_LIBS=f"-L{deps / 'lib'} -lffi",
-                )
-                configure = [
-                    "./configure",
-                    f"--prefix={self.prefix}",
-                    "--without-ensurepip",
-                    "--disable-test-modules",
-                    "--with-system-ffi",
-                ]
-                run(configure, cwd=src, env=py_env, quiet=True)
-                run([*make], cwd=src, env=py_env, quiet=True)
-                run(["make", "install"], cwd=src, env=py_env, quiet=True)
+            self.autotools(build, "zlib", [f"--prefix={deps}", "--static"], env)
+            libffi = ["--disable-shared", "--enable-static", "--with-pic", "--disable-docs"]
+            libffi += [f"--prefix={deps}", f"--libdir={deps / 'lib'}", "--disable-multi-os-directory"]
+            self.autotools(build, "libffi", libffi, env)
+            python = [f"--prefix={self.prefix}", "--without-ensurepip", "--disable-test-modules", "--with-system-ffi"]
+            python_env = dict(
+                env,
+                CFLAGS="-O2",
+                CPPFLAGS=f"-I{deps / 'include'}",
+                LDFLAGS=f"-L{deps / 'lib'}",
+                PKG_CONFIG_LIBDIR=str(deps / "lib" / "pkgconfig"),
+                PKG_CONFIG_PATH="",
+                LIBFFI_CFLAGS=f"-I{deps / 'include'}",
+                LIBFFI_LIBS=f"-L{deps / 'lib'} -lffi",
+            )
+            self.autotools(build, "python3.11", python, python_env)
             unpack_wheels(f"musllinux_1_2_{platform.machine()}", self.site, build / "wheels")
         smoke = "import ctypes, zlib, pytest, hypothesis; ctypes.CDLL(None).malloc_usable_size"
         rc = self.run_inside(["-c", smoke])
         if rc != 0:
             raise SystemExit(f"platforms: the musl python fails its smoke test (exit {rc})")
+
+    def autotools(self, build: Path, package: str, configure: list[str], env: dict[str, str]) -> None:
+        """configure, make (niced, one job per core) and make install one unpacked source package."""
+        src = self.source_dir(build, package)
+        with timed(f"musl build of {package}"):
+            run(["./configure", *configure], cwd=src, env=env, quiet=True)
+            run(["nice", "-n", "10", "make", f"-j{os.cpu_count() or 1}"], cwd=src, env=env, quiet=True)
+            run(["make", "install"], cwd=src, env=env, quiet=True)
 
     def fetch_sources(self, build: Path) -> None:
         apt = private_apt(self.cache)
