@@ -19,7 +19,6 @@ from ._constants import (
     PROCESS_HEAP_ENTRY_BUSY,
     PROCESS_HEAP_REGION,
     PROCESS_HEAP_UNCOMMITTED_RANGE,
-    SIZE_MAX,
 )
 from ._errors import HeapError, InvalidatedError
 from ._structs import HEAP_SUMMARY, PROCESS_HEAP_ENTRY
@@ -44,9 +43,6 @@ def _size(value: Any, what: str) -> int:
     size = operator.index(value)
     if size < 0:
         raise ValueError(f"{what} must be >= 0, not {size}")
-    if size > SIZE_MAX:
-        # A SIZE_T argument would wrap (to 0 for 1 << 32 on 32-bit): refuse rather than succeed small.
-        raise OverflowError(f"{what} {size:#x} does not fit in a SIZE_T (at most {SIZE_MAX:#x} here)")
     return size
 
 
