@@ -51,24 +51,47 @@ _AGGREGATES = (ctypes.Structure, ctypes.Union, ctypes.Array)
 
 
 class _Pin:
-    """One operation's claim on a block: its memory stays put while the pin is in ``_pins``."""
+    """One operation's claim on a block or heap; the operation holds it in a local variable."""
 
-    __slots__ = ()
+    __slots__ = ("__weakref__",)
+
+
+class _Pins:
+    """The claims of operations in progress.
+
+    Held weakly: a claim whose removal an exception from a signal handler
+    skipped (in a ``finally``) stops counting once its operation's frame is
+    gone, so an interrupt cannot leave a block or heap claimed for ever.
+    """
+
+    __slots__ = ("_refs",)
+
+    def __init__(self) -> None:
+        self._refs: List["weakref.ref[_Pin]"] = []
+
+    def add(self, pin: _Pin) -> None:
+        self._refs.append(weakref.ref(pin))
+
+    def discard(self, pin: _Pin) -> None:
+        # Also when the pin never got in: the try around a claimed section
+        # starts before add, so an interrupt between them leaves nothing.
+        refs = self._refs
+        for index in range(len(refs) - 1, -1, -1):
+            if refs[index]() is pin:
+                del refs[index]
+                return
+
+    def count(self) -> int:
+        return sum(1 for ref in self._refs if ref() is not None)
+
+    def clear(self) -> None:
+        del self._refs[:]
 
 
 def _raw_view(address: int, size: int) -> memoryview:
     # A ctypes array over the block's bytes, seen as unsigned bytes; the
     # memoryview keeps the array (not the memory) alive.
     return memoryview((ctypes.c_ubyte * size).from_address(address)).cast("B")
-
-
-def _unpin(pins: List[_Pin], pin: _Pin) -> None:
-    # Tolerates a pin that never got in: the try around a pinned section
-    # starts before the append, so an interrupt between them leaves nothing behind.
-    try:
-        pins.remove(pin)
-    except ValueError:
-        pass
 
 
 class Block:
@@ -95,7 +118,7 @@ class Block:
         #: Why the block can no longer be used, or None while it is live.
         self._gone: Optional[str] = None
         #: Operations in progress on the block's memory (see compatheap.heap).
-        self._pins: List[_Pin] = []
+        self._pins = _Pins()
         self._views: List["weakref.ref[memoryview]"] = []
         self._exports: List["weakref.ref[memoryview]"] = []
 
@@ -124,11 +147,11 @@ class Block:
         with self._heap._lock:
             pin = _Pin()
             try:
-                self._pins.append(pin)
+                self._pins.add(pin)
                 self._check()
                 return action(self._address)
             finally:
-                _unpin(self._pins, pin)
+                self._pins.discard(pin)
 
     @property
     def alive(self) -> bool:

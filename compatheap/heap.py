@@ -73,7 +73,7 @@ from ._constants import (
 )
 from ._errors import HeapError, InvalidatedError
 from ._structs import HEAP_SUMMARY, PROCESS_HEAP_ENTRY
-from .block import Block, CData, TypedView, _check_ctype, _Pin, _unpin
+from .block import Block, CData, TypedView, _check_ctype, _Pin, _Pins
 
 __all__ = ["Heap", "HeapEntry", "HeapUsage"]
 
@@ -189,7 +189,7 @@ class Heap:
         #: The live blocks this object handed out, keyed by the Block itself.
         self._blocks: Dict[Block, None] = {}
         #: Backend calls and locked() sections in progress (only the lock's holder has any).
-        self._busy: List[_Pin] = []
+        self._busy = _Pins()
         self._lock = threading.RLock()
         _HEAPS.add(self)
 
@@ -241,25 +241,25 @@ class Heap:
             lock.release()
             return
         self._lock = threading.RLock()
-        if self._busy:
+        if self._busy.count():
             # Mid-call in the backend, or HeapLock held: the backend's own state
             # for this heap belongs to a thread that is gone.
             self._gone = "was in use by another thread (a heap call or locked()) when the process forked"
-        del self._busy[:]
+        self._busy.clear()
         for block in self._blocks:
-            del block._pins[:]
+            block._pins.clear()
 
     def _backend_call(self, call: Callable[[], Result]) -> Result:
         """``call()`` (a backend call on this heap), lock held, recorded as in progress."""
         token = _Pin()
         try:
-            self._busy.append(token)
+            self._busy.add(token)
             # After the token: a nested destroy either finished before this
             # check (which refuses) or finds the token (and refuses itself).
             self._check()
             return call()
         finally:
-            _unpin(self._busy, token)
+            self._busy.discard(token)
 
     def destroy(self) -> None:
         """``HeapDestroy``: free every block; all its :class:`Block` objects die.
@@ -274,9 +274,9 @@ class Heap:
         with self._lock:
             token = _Pin()
             try:
-                self._busy.append(token)
+                self._busy.add(token)
                 self._check()
-                if len(self._busy) != 1 or any(block._pins for block in self._blocks):
+                if self._busy.count() != 1 or any(block._pins.count() for block in self._blocks):
                     raise BufferError(
                         f"heap {self._handle:#x} is in use by an operation this call interrupted, or by "
                         "locked() in this thread; destroy it after that operation ends"
@@ -303,7 +303,7 @@ class Heap:
                         block._gone = "belongs to a destroyed heap"
                 self._blocks.clear()
             finally:
-                _unpin(self._busy, token)
+                self._busy.discard(token)
 
     def __repr__(self) -> str:
         state = self._gone if self._gone is not None else f"{len(self._blocks)} blocks"
@@ -320,9 +320,9 @@ class Heap:
 
     def _claim(self, block: Block, pin: _Pin) -> None:
         """Pin ``block`` for a call that releases its memory: it must be live and pinned by nothing else."""
-        block._pins.append(pin)
+        block._pins.add(pin)
         block._check()
-        if len(block._pins) != 1:
+        if block._pins.count() != 1:
             raise BufferError(
                 f"{block!r} is in use by an operation this call interrupted (a signal handler or finaliser "
                 "cannot free or reallocate it); do that after the operation ends"
@@ -407,7 +407,7 @@ class Heap:
                 block._gone = f"was reallocated ({where}); use the Block that realloc returned"
                 return new
             finally:
-                _unpin(block._pins, pin)
+                block._pins.discard(pin)
 
     def free(self, block: Block) -> None:
         """``HeapFree``: release the block; the :class:`Block` can no longer be used."""
@@ -438,7 +438,7 @@ class Heap:
                 self._blocks.pop(block, None)
                 block._gone = "was freed"
             finally:
-                _unpin(block._pins, pin)
+                block._pins.discard(pin)
 
     def _on_block(self, block: Block, call: Callable[[int], Result]) -> Result:
         """``call(address)``, a backend call about a live block of this heap, with the block pinned."""
@@ -503,7 +503,7 @@ class Heap:
         with self._lock:
             token = _Pin()
             try:
-                self._busy.append(token)
+                self._busy.add(token)
                 self._check()
                 if not api.HeapLock(self._handle):
                     raise HeapError.from_last_error(f"HeapLock({self._handle:#x})", api.GetLastError())
@@ -513,7 +513,7 @@ class Heap:
                     if not api.HeapUnlock(self._handle):
                         raise HeapError.from_last_error(f"HeapUnlock({self._handle:#x})", api.GetLastError())
             finally:
-                _unpin(self._busy, token)
+                self._busy.discard(token)
 
     def walk(self) -> Iterator[HeapEntry]:
         """``HeapWalk``: every entry of the heap, taken with the heap locked.
