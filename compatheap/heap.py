@@ -248,6 +248,8 @@ class Heap:
         self._busy.clear()
         for block in self._blocks:
             block._pins.clear()
+            if isinstance(block._gone, _Transition):
+                block._gone = f"{block._gone} by another thread when the process forked"
 
     def _backend_call(self, call: Callable[[], Result]) -> Result:
         """``call()`` (a backend call on this heap), lock held, recorded as in progress."""
@@ -343,11 +345,16 @@ class Heap:
             if not address:
                 call_text = f"HeapAlloc({self._handle:#x}, {describe_flags(flags)}, {nbytes})"
                 raise HeapError.from_last_error(call_text, code)
+            block: Optional[Block] = None
             try:
                 block = Block(self, int(address), nbytes)
                 self._blocks[block] = None
             except BaseException:
-                # Out of Python memory (or interrupted): the block goes back.
+                # Out of Python memory, or interrupted (perhaps after the block
+                # was recorded): the block goes back and is never handed out.
+                if block is not None:
+                    block._gone = "was given back: its allocation was interrupted"
+                    self._blocks.pop(block, None)
                 self._backend_call(lambda: api.HeapFree(self._handle, 0, address))
                 raise
             return block
