@@ -45,7 +45,28 @@ ACCESSES: List[Callable[[Any], Any]] = [
     lambda b: b.__setitem__(slice(0, 2), b"zz"),
     lambda b: b.address,
     lambda b: b.view(),
+    lambda b: b.as_ctypes(ctypes.c_uint8 * 4),
 ]
+
+
+@pytest.mark.parametrize("end", ["free", "realloc", "destroy"])
+def test_dead_typed_view_touches_no_memory(end: str) -> None:
+    """A typed view taken while the block lived refuses every access once it is gone."""
+    heap = Heap(backend=CHECKED)
+    block, words = heap.new(ctypes.c_uint32 * 16)
+    words[3] = 7
+    if end == "free":
+        heap.free(block)
+    elif end == "realloc":
+        heap.realloc(block, 4)
+    else:
+        heap.destroy()
+    for use in (lambda: words[3], lambda: words.__setitem__(3, 1), lambda: list(words), words.copy):
+        with pytest.raises(InvalidatedError):
+            use()
+    if end != "destroy":
+        assert _valid(heap), "the access touched freed memory"
+        heap.destroy()
 
 
 @pytest.mark.parametrize("end", ["free", "realloc", "realloc-in-place", "destroy"])
