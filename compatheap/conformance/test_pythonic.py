@@ -530,9 +530,9 @@ def test_as_ctypes_checks_type_and_size(k32: Any) -> None:
             block.as_ctypes(Shape)
         for wrong in (ctypes.c_int, int, Point(), "Point"):
             with pytest.raises(TypeError):
-                block.as_ctypes(wrong)  # type: ignore[arg-type]
+                block.as_ctypes(wrong)  # type: ignore[arg-type,type-var]
             with pytest.raises(TypeError):
-                heap.new(wrong)  # type: ignore[arg-type]
+                heap.new(wrong)  # type: ignore[arg-type,type-var]
         assert heap.blocks() == [block]
 
 
