@@ -24,9 +24,12 @@ true under threads, signal handlers, finalisers and ``fork``:
 3. **Pins for nested code.** An operation on a block first puts a pin in the
    block (then checks it is live); an operation that releases a block's
    memory must find no pin but its own, and ``destroy`` must find no pin and
-   no backend call in progress. Nested code therefore either completes before
-   the outer check (which sees its effect) or finds the pin and refuses with
-   ``BufferError``; the outer operation never acts on a stale check.
+   no backend call in progress (those register a pin of their own in the
+   heap). Nested code therefore either completes before the outer check
+   (which sees its effect) or finds the pin and refuses with
+   ``BufferError``; the outer operation never acts on a stale check. Pins are
+   held weakly by the operation's frame, so one whose removal an exception
+   from a signal handler skipped stops counting when that frame goes.
 
 A failed operation restores exactly what it changed: a block marked dead for
 a call that then fails is live again, unless something else killed it
