@@ -383,51 +383,63 @@ class Heap:
         """
         nbytes = _size(size, "size")
         flags = (HEAP_ZERO_MEMORY if zero else 0) | (HEAP_REALLOC_IN_PLACE_ONLY if in_place else 0)
-        self._own(block)
         api = self._api
-        with self._lock:
-            pin = _Pin()
-            try:
-                self._claim(block, pin)
-                old = block._address
-                mark = _Transition("is being reallocated")
-                block._gone = mark
-                try:
-                    block._release_views()
-                except BufferError:
-                    if block._gone is mark:
-                        block._gone = None
-                    raise
 
-                def call() -> Tuple[Optional[int], int]:
-                    address = api.HeapReAlloc(self._handle, flags, old, nbytes)
-                    return address, 0 if address else api.GetLastError()
+        def call(old: int) -> Tuple[Optional[int], int]:
+            address = api.HeapReAlloc(self._handle, flags, old, nbytes)
+            return address, 0 if address else api.GetLastError()
 
-                address, code = self._backend_call(call)
-                if not address:
-                    if block._gone is mark:
-                        block._gone = None
-                    raise HeapError.from_last_error(
-                        f"HeapReAlloc({self._handle:#x}, {describe_flags(flags)}, {old:#x}, {nbytes})", code
-                    )
-                new = Block(self, int(address), nbytes)
-                self._blocks.pop(block, None)
-                self._blocks[new] = None
-                where = "in place" if new._address == old else f"to {new._address:#x}"
-                block._gone = f"was reallocated ({where}); use the Block that realloc returned"
-                return new
-            finally:
-                block._pins.discard(pin)
+        def finish(address: int) -> Block:
+            new = Block(self, int(address), nbytes)
+            self._blocks[new] = None
+            where = "in place" if new._address == block._address else f"to {new._address:#x}"
+            block._gone = f"was reallocated ({where}); use the Block that realloc returned"
+            return new
+
+        return self._release(
+            block,
+            "is being reallocated",
+            call,
+            lambda old: f"HeapReAlloc({self._handle:#x}, {describe_flags(flags)}, {old:#x}, {nbytes})",
+            finish,
+        )
 
     def free(self, block: Block) -> None:
         """``HeapFree``: release the block; the :class:`Block` can no longer be used."""
-        self._own(block)
         api = self._api
+
+        def call(address: int) -> Tuple[int, int]:
+            ok = api.HeapFree(self._handle, 0, address)
+            return ok, 0 if ok else api.GetLastError()
+
+        def finish(ok: int) -> None:
+            block._gone = "was freed"
+
+        self._release(
+            block, "is being freed", call, lambda address: f"HeapFree({self._handle:#x}, 0, {address:#x})", finish
+        )
+
+    def _release(
+        self,
+        block: Block,
+        doing: str,
+        call: Callable[[int], Tuple[Any, int]],
+        describe: Callable[[int], str],
+        finish: Callable[[Any], Result],
+    ) -> Result:
+        """What free and realloc share: ``call(address)`` releases the block's memory.
+
+        The block is claimed (only this pin on it), marked dead with ``doing``
+        and its views released before the call; a failed call (a falsy result)
+        restores the mark and raises. On success the block leaves the record
+        and ``finish(result)`` runs, still under the lock and the claim.
+        """
+        self._own(block)
         with self._lock:
             pin = _Pin()
             try:
                 self._claim(block, pin)
-                mark = _Transition("is being freed")
+                mark = _Transition(doing)
                 block._gone = mark
                 try:
                     block._release_views()
@@ -435,18 +447,14 @@ class Heap:
                     if block._gone is mark:
                         block._gone = None
                     raise
-
-                def call() -> Tuple[int, int]:
-                    ok = api.HeapFree(self._handle, 0, block._address)
-                    return ok, 0 if ok else api.GetLastError()
-
-                ok, code = self._backend_call(call)
-                if not ok:
+                address = block._address
+                result, code = self._backend_call(lambda: call(address))
+                if not result:
                     if block._gone is mark:
                         block._gone = None
-                    raise HeapError.from_last_error(f"HeapFree({self._handle:#x}, 0, {block._address:#x})", code)
+                    raise HeapError.from_last_error(describe(address), code)
                 self._blocks.pop(block, None)
-                block._gone = "was freed"
+                return finish(result)
             finally:
                 block._pins.discard(pin)
 
