@@ -260,8 +260,7 @@ class Block:
         return view
 
     def _track(self, view: memoryview) -> None:
-        self._views = [ref for ref in self._views if ref() is not None]
-        self._views.append(weakref.ref(view))
+        _remember(self._views, view)
 
     def __buffer__(self, flags: int) -> memoryview:
         # Python 3.12+: memoryview(block). The raw view returned here stays
@@ -269,8 +268,7 @@ class Block:
         with self._heap._lock:
             self._check()
             raw = _raw_view(self._address, self._size)
-            self._exports = [ref for ref in self._exports if ref() is not None]
-            self._exports.append(weakref.ref(raw))
+            _remember(self._exports, raw)
             return raw
 
     def _release_views(self) -> None:
@@ -292,6 +290,20 @@ class Block:
                     ) from None
         self._views = []
         self._exports = []
+
+
+def _remember(refs: List["weakref.ref[memoryview]"], view: memoryview) -> None:
+    """Add a weak reference to ``view`` and drop the dead ones, in place.
+
+    Never rebuilt as a new list: a handler that runs in between and adds a
+    view of its own would have it dropped, and that view never released.
+    """
+    refs.append(weakref.ref(view))
+    for dead in [ref for ref in refs if ref() is None]:
+        try:
+            refs.remove(dead)  # a dead reference equals only itself
+        except ValueError:
+            pass
 
 
 def _check_ctype(ctype: Any) -> None:

@@ -281,15 +281,18 @@ class Heap:
             try:
                 self._busy.add(token)
                 self._check()
-                if self._busy.count() != 1 or any(block._pins.count() for block in self._blocks):
+                # Snapshots (list() runs no Python code): a handler that runs
+                # during a loop may add a block, until the heap is marked below.
+                if self._busy.count() != 1 or any(block._pins.count() for block in list(self._blocks)):
                     raise BufferError(
                         f"heap {self._handle:#x} is in use by an operation this call interrupted, or by "
                         "locked() in this thread; destroy it after that operation ends"
                     )
                 mark = _Transition("is being destroyed")
                 self._gone = mark
+                blocks = list(self._blocks)  # complete: no block can be added from here on
                 try:
-                    for block in self._blocks:
+                    for block in blocks:
                         block._release_views()
                 except BufferError:
                     if self._gone is mark:
@@ -303,7 +306,7 @@ class Heap:
                     raise HeapError.from_last_error(f"HeapDestroy({self._handle:#x})", code)
                 self._destroyed = True
                 self._gone = "was destroyed"
-                for block in self._blocks:
+                for block in blocks:
                     if block._gone is None:
                         block._gone = "belongs to a destroyed heap"
                 self._blocks.clear()
@@ -480,7 +483,7 @@ class Heap:
         """The live blocks this object handed out, in the order they were made."""
         with self._lock:
             self._check()
-            return [block for block in self._blocks if block._gone is None]
+            return [block for block in list(self._blocks) if block._gone is None]
 
     # -- the heap as a whole -------------------------------------------------------
     def validate(self, block: Optional[Block] = None) -> bool:
