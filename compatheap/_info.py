@@ -42,8 +42,11 @@ def gather() -> Dict[str, Any]:
     for name in backends.NAMES:
         ok, why = backends.probe(name)
         available.append({"name": name, "available": ok, "reason": why})
+    error = compatheap.startup_error
     return {
         "compatheap": compatheap.__version__,
+        # Set when the settings could not be used; everything below is then the default choice.
+        "settings_error": None if error is None else " ".join(str(error).split()),
         "platform": platform.platform(),
         "python": f"{platform.python_implementation()} {platform.python_version()}",
         "backend": {"name": backend.name, "source": settings.backend_source, "reason": compatheap.backend_reason},
@@ -59,8 +62,13 @@ def gather() -> Dict[str, Any]:
 
 def format_text(info: Dict[str, Any]) -> str:
     backend = info["backend"]
-    lines = [
-        f"compatheap {info['compatheap']} on {info['platform']} ({info['python']})",
+    lines = [f"compatheap {info['compatheap']} on {info['platform']} ({info['python']})"]
+    if info["settings_error"]:
+        lines += [
+            f"SETTINGS ERROR:   {info['settings_error']}",
+            "                  (other commands refuse to run; below is what the defaults would give)",
+        ]
+    lines += [
         f"backend:          {backend['name']} ({backend['reason']})",
         "backends:",
     ]
@@ -86,4 +94,7 @@ def format_text(info: Dict[str, Any]) -> str:
 def main(as_json: bool) -> int:
     info = gather()
     sys.stdout.write((json.dumps(info, indent=2) if as_json else format_text(info)) + "\n")
+    if info["settings_error"]:
+        sys.stderr.write(f"compatheap: error: {info['settings_error']}\n")
+        return 2
     return 0

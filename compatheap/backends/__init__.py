@@ -72,7 +72,13 @@ def get(name: str, settings: Optional[Settings] = None) -> HeapBackend:
 def select(settings: Settings) -> Tuple[HeapBackend, str]:
     """The backend the settings ask for, and why it was chosen."""
     if settings.backend:
-        backend = get(settings.backend, settings)
+        try:
+            backend = get(settings.backend, settings)
+        except BackendUnavailable as exc:
+            # Say where the choice came from, and what can run here instead.
+            usable = ", ".join(available()) or "none"
+            fix = f"{settings.backend_origin()} (usable here: {usable})."
+            raise BackendUnavailable(exc.name, exc.reason, fix) from None
         return backend, f"{settings.backend_source} asked for {settings.backend!r}"
     for name in NAMES:
         if probe(name)[0]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import ctypes
 import os
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Mapping, Optional, Tuple
 
 import compatheap
 from compatheap import backends
@@ -21,14 +21,35 @@ VARIANTS = {"emulated-fallback": "emulated"}
 _instances: Dict[str, compatheap.HeapBackend] = {}
 
 
+def known_params() -> List[str]:
+    """Every name the suite can be restricted to, usable here or not."""
+    return [*backends.NAMES, *VARIANTS]
+
+
+def requested(environ: Mapping[str, str] = os.environ) -> Optional[List[str]]:
+    """The backends ``COMPATHEAP_CONFORMANCE_BACKENDS`` asks for; None when it is unset.
+
+    Raises ``ValueError`` for a name that is no backend: a typo must not
+    quietly test nothing.
+    """
+    chosen = [w.strip().lower() for w in environ.get(ENV_BACKENDS, "").split(",") if w.strip()]
+    if not chosen:
+        return None
+    unknown = [name for name in chosen if name not in known_params()]
+    if unknown:
+        raise ValueError(
+            f"{ENV_BACKENDS} names unknown backend(s) {', '.join(unknown)}; choose from {', '.join(known_params())}"
+        )
+    return chosen
+
+
 def backend_params(restrict: bool = True) -> List[str]:
     """The backend names the suite is parametrised over."""
     names = backends.available()
     params = list(names)
     params += [variant for variant, base in VARIANTS.items() if base in names]
-    wanted = os.environ.get(ENV_BACKENDS) if restrict else None
-    if wanted:
-        chosen = [w.strip() for w in wanted.split(",") if w.strip()]
+    chosen = requested() if restrict else None
+    if chosen is not None:
         params = [p for p in params if p in chosen]
     return params
 

@@ -12,6 +12,10 @@ from compatheap.conformance import _support
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "emulated_only: a safety promise Windows does not make")
     config.addinivalue_line("markers", "wine_deviation(reason): Windows behaviour Wine 8 lacks")
+    try:
+        _support.requested()
+    except ValueError as exc:
+        raise pytest.UsageError(str(exc)) from None
 
 
 @pytest.fixture(scope="session")
