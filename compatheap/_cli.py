@@ -61,29 +61,27 @@ def _info(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from . import legacy
+    from ._launch import run_program
 
     if args.module is None and not args.argv:
         raise UsageError("run: give a script (or -m MODULE) to run")
-    if args.module is not None:
-        legacy.run(args.module, args.argv, module=True)
-    else:
-        legacy.run(args.argv[0], args.argv[1:])
-    return 0
+    return run_program(args.module, args.argv, llp64=not args.lp64, check_win64=args.check_win64)
 
 
 def _bench(args: argparse.Namespace) -> int:
     from . import _bench
 
     if args.only is not None:
-        labels = [part.strip().lower() for part in args.only.split(",") if part.strip()]
-        unknown = [label for label in labels if label not in _bench.FIGURE_LABELS]
-        if not labels or unknown:
+        # Case-insensitive: "3A" and "l2" name the figures printed as 3a and L2.
+        canonical = {label.lower(): label for label in _bench.FIGURE_LABELS}
+        given = [part.strip() for part in args.only.split(",") if part.strip()]
+        unknown = [label for label in given if label.lower() not in canonical]
+        if not given or unknown:
             raise UsageError(
                 f"bench --only: unknown figure(s) {', '.join(unknown) or repr(args.only)}; "
                 f"choose from {', '.join(_bench.FIGURE_LABELS)}"
             )
-        args.only = ",".join(labels)
+        args.only = ",".join(canonical[label.lower()] for label in given)
     if args.plot is not None:
         if _missing_modules({"matplotlib": "matplotlib"}):
             raise UsageError("bench --plot needs matplotlib: python -m pip install 'compatheap[plot]'")
@@ -148,6 +146,14 @@ def build_parser() -> argparse.ArgumentParser:
         "script runs with the real ctypes.",
     )
     run.add_argument("-m", dest="module", metavar="MODULE", help="run a module, as python -m does")
+    run.add_argument(
+        "--check-win64",
+        action="store_true",
+        help="also report each call site where the program would break on 64-bit Windows",
+    )
+    run.add_argument(
+        "--lp64", action="store_true", help="keep this platform's 8-byte c_long/c_ulong in the script's own modules"
+    )
     run.add_argument("argv", nargs=argparse.REMAINDER, metavar="SCRIPT [ARGS]", help="the script and its arguments")
     run.set_defaults(func=_run)
     bench = sub.add_parser(

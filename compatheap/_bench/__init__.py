@@ -40,14 +40,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="also run the kernel32 figures (7, 8) in Windows CPython under Wine (from a checkout: tools/winpy.py)",
     )
-    parser.add_argument("--only", metavar="FIGS", help="comma-separated figure numbers to run, e.g. 1,2,7")
+    parser.add_argument(
+        "--only",
+        metavar="FIGS",
+        help="comma-separated figures to run, by number or by the label the table prints, e.g. 1,3a,7,L",
+    )
     # The Wine side of --wine --plot: measure the curve, leave drawing to the host.
     parser.add_argument("--curve", action="store_true", help=argparse.SUPPRESS)
 
 
 #: Every figure label the table can show; ``--only`` takes these and the bare numbers.
 FIGURE_LABELS = ["1", "2", "3", "3a", "3b", "3c", "4", "4a", "4b", "5", "5a", "5b", "5c", "6", "6a", "6b", "7"]
-FIGURE_LABELS += ["8", "8a", "8b", "8c"]
+FIGURE_LABELS += ["8", "8a", "8b", "8c", "L", "L2"]
 
 
 def _wanted(only: Optional[str]) -> Optional[Set[str]]:
@@ -167,6 +171,10 @@ def collect(scale: Scale, only: Optional[str] = None, wine: bool = False, plot: 
         figures += [_figure_from(f) for f in wine_data["figures"]]
     else:
         figures += _kernel32_figures(scale, wanted)
+    if wanted is None or "L" in wanted:
+        from . import _legacy
+
+        figures += _legacy.figures(scale)
     if wanted is None or "8" in wanted:
         if on_kernel32:
             from . import _kernel32
