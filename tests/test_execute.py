@@ -134,7 +134,7 @@ ZERO_SIZES = [1, 16, 100, 256, 257, 4096, 70000, 0x100000, 0x200000]
 def test_zero_memory_never_returns_old_data(variant: str, maximum: int) -> None:
     """Freed bytes of any size never reach a HEAP_ZERO_MEMORY block, fresh or grown by realloc."""
     from compatheap import HEAP_ZERO_MEMORY
-    from compatheap.backends.emulated._native import Native
+    from compatheap.backends.emulated._oldnative import Native
 
     if variant == "debug":
         k32 = EmulatedBackend(debug={"tail", "free"})

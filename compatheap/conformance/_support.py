@@ -9,7 +9,7 @@ from typing import Any, Dict, List, Optional, Tuple
 import compatheap
 from compatheap import backends
 from compatheap.backends.emulated import EmulatedBackend
-from compatheap.backends.emulated._native import Native
+from compatheap.backends.emulated._oldnative import Native
 
 #: Environment variable restricting the run to some backends (comma-separated).
 ENV_BACKENDS = "COMPATHEAP_CONFORMANCE_BACKENDS"

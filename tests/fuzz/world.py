@@ -611,7 +611,7 @@ def random_op(world: World, rng: random.Random) -> Optional[Op]:
 
 def new_backend(variant: str) -> EmulatedBackend:
     """A fresh backend: ``plain``, ``debug`` (tail and free checks) or ``fallback``."""
-    from compatheap.backends.emulated._native import Native
+    from compatheap.backends.emulated._oldnative import Native
 
     if variant == "debug":
         return EmulatedBackend(debug={"tail", "free"})

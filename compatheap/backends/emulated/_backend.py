@@ -32,7 +32,7 @@ from ._debug import DebugChecks
 from ._fixed import FixedHeap
 from ._growable import GrowableHeap
 from ._heap import MAX_REQUEST, Heap
-from ._native import Native, load_libc
+from ._oldnative import Native, load_libc
 from ._realloc import heap_realloc, hot_realloc
 
 _T = TypeVar("_T")

@@ -15,7 +15,7 @@ from __future__ import annotations
 import ctypes
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
-from ._native import PAGE_SIZE, Native
+from ._oldnative import PAGE_SIZE, Native
 
 _MAP_FAILED = (1 << (8 * ctypes.sizeof(ctypes.c_void_p))) - 1
 

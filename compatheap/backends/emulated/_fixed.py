@@ -34,7 +34,7 @@ from ..._constants import (
 )
 from ._debug import DebugChecks
 from ._heap import HANDLE_ALIGNMENT, LARGE_THRESHOLD, Entry, Heap
-from ._native import Native
+from ._oldnative import Native
 
 #: The heap header at the start of the mapping (Windows' fixed heaps keep a
 #: little over 0x600 bytes of their room for bookkeeping).

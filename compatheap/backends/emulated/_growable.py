@@ -18,7 +18,7 @@ from ..._constants import (
 )
 from ._debug import DebugChecks
 from ._heap import HANDLE_ALIGNMENT, LARGE_THRESHOLD, Entry, Heap
-from ._native import Native
+from ._oldnative import Native
 
 #: The handle's reservation: one region of this size.
 REGION_SIZE = HANDLE_ALIGNMENT

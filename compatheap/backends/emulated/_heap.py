@@ -9,7 +9,7 @@ from typing import Any, Dict, List, Optional, Tuple
 from ..._constants import HEAP_NO_SERIALIZE, POINTER_SIZE
 from ._debug import DebugChecks, Quarantine
 from ._guard import HeapGate
-from ._native import Native
+from ._oldnative import Native
 
 #: From this size on a block gets its own mapping (Windows' large-block threshold).
 LARGE_THRESHOLD = 0xFF000 if POINTER_SIZE == 8 else 0x7F000
