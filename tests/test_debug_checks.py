@@ -10,6 +10,7 @@ import pytest
 from compatheap import HEAP_ZERO_MEMORY
 from compatheap.backends.emulated import EmulatedBackend
 from compatheap.backends.emulated._debug import QUARANTINE_BLOCKS
+from compatheap.backends.emulated._fixed import LARGEST_BLOCK
 from compatheap.backends.emulated._heap import LARGE_THRESHOLD
 from tests.conftest import require_emulation
 
@@ -116,7 +117,8 @@ def test_checks_are_off_by_default() -> None:
 #: (256), a page, and just below the large-block threshold (large blocks get
 #: no tail, as on Windows: they are unmapped on free instead).
 EDGE_SIZES = [1, 15, 16, 17, 31, 32, 33, 255, 256, 257, 4095, 4096, 4097, 65536]
-EDGE_SIZES += [LARGE_THRESHOLD - 17, LARGE_THRESHOLD - 1]
+# The largest small blocks: the fixed heap's largest, and just below the growable large-block threshold.
+EDGE_SIZES += [LARGEST_BLOCK - 1, LARGEST_BLOCK]
 
 
 @pytest.fixture(params=["growable", "fixed"])

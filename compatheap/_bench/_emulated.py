@@ -12,8 +12,8 @@ import tracemalloc
 from typing import Any, Callable, Dict, List, Optional
 
 from .._constants import HEAP_ZERO_MEMORY
-from ..conformance._support import resident_bytes
 from ._figures import Figure, Scale
+from ._resident import resident_bytes
 from ._timing import Case, RawLibc, batch, interleaved
 
 _BLOCK = 48

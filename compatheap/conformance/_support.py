@@ -8,24 +8,23 @@ from typing import Any, Dict, List, Optional, Tuple
 
 import compatheap
 from compatheap import backends
-from compatheap.backends.emulated import EmulatedBackend
-from compatheap.backends.emulated._oldnative import Native
 
 #: Environment variable restricting the run to some backends (comma-separated).
 ENV_BACKENDS = "COMPATHEAP_CONFORMANCE_BACKENDS"
 
-#: Emulated variants run in addition to the real backends: the fallbacks
-#: macOS and the BSDs take (no mremap, no malloc_usable_size), forced here.
-VARIANTS = {"emulated-fallback": "emulated"}
 
-_instances: Dict[str, compatheap.HeapBackend] = {}
+def variants() -> Dict[str, str]:
+    """Every variant the available backends declare, with its backend's name."""
+    found: Dict[str, str] = {}
+    for name in backends.available():
+        for variant in backends.get(name).capabilities.variants:
+            found[variant] = name
+    return found
 
 
 def backend_params(restrict: bool = True) -> List[str]:
-    """The backend names the suite is parametrised over."""
-    names = backends.available()
-    params = list(names)
-    params += [variant for variant, base in VARIANTS.items() if base in names]
+    """The backend names the suite is parametrised over: each backend, then the variants they declare."""
+    params = backends.available() + list(variants())
     wanted = os.environ.get(ENV_BACKENDS) if restrict else None
     if wanted:
         chosen = [w.strip() for w in wanted.split(",") if w.strip()]
@@ -35,23 +34,24 @@ def backend_params(restrict: bool = True) -> List[str]:
 
 def unavailable_reason(param: str) -> str:
     """Why ``param`` is not among :func:`backend_params` here."""
-    name = VARIANTS.get(param, param)
+    name = base_name(param)
     if name not in backends.NAMES:
-        return f"no such backend (choose from {', '.join(backends.NAMES + tuple(VARIANTS))})"
+        return f"no such backend (choose from {', '.join(backends.NAMES + tuple(variants()))})"
     return backends.probe(name)[1]
 
 
 def make_backend(param: str) -> compatheap.HeapBackend:
-    if param == "emulated-fallback":
-        if param not in _instances:
-            _instances[param] = EmulatedBackend(native=Native(use_mremap=False, use_usable_size=False))
-        return _instances[param]
+    """The backend (or variant) a suite parameter names."""
+    base = variants().get(param)
+    if base is not None:
+        return backends.get(base).variant(param)
     backend: compatheap.HeapBackend = backends.get(param)
     return backend
 
 
 def base_name(param: str) -> str:
-    return VARIANTS.get(param, param)
+    """The backend a parameter (a backend's or a variant's name) belongs to."""
+    return variants().get(param, param)
 
 
 def is_wine() -> bool:
@@ -121,39 +121,3 @@ def fill(length: int, seed: int = 0) -> bytes:
     """Like :func:`pattern`, but cheap for long blocks (a repeated 251-byte cycle)."""
     cycle = pattern(251, seed)
     return (cycle * (length // 251 + 1))[:length]
-
-
-def resident_bytes() -> Optional[int]:
-    """This process's resident memory in bytes, or None where it cannot be read."""
-    windll = getattr(ctypes, "WinDLL", None)
-    if windll is not None:
-
-        class _Counters(ctypes.Structure):
-            _fields_ = [("cb", ctypes.c_uint32), ("PageFaultCount", ctypes.c_uint32)] + [
-                (name, ctypes.c_size_t)
-                for name in (
-                    "PeakWorkingSetSize",
-                    "WorkingSetSize",
-                    "QuotaPeakPagedPoolUsage",
-                    "QuotaPagedPoolUsage",
-                    "QuotaPeakNonPagedPoolUsage",
-                    "QuotaNonPagedPoolUsage",
-                    "PagefileUsage",
-                    "PeakPagefileUsage",
-                )
-            ]
-
-        kernel32 = windll("kernel32")
-        query = kernel32.K32GetProcessMemoryInfo
-        query.argtypes = [ctypes.c_void_p, ctypes.POINTER(_Counters), ctypes.c_uint32]
-        query.restype = ctypes.c_int
-        kernel32.GetCurrentProcess.restype = ctypes.c_void_p
-        counters = _Counters(cb=ctypes.sizeof(_Counters))
-        if not query(kernel32.GetCurrentProcess(), ctypes.byref(counters), counters.cb):
-            return None
-        return int(counters.WorkingSetSize)
-    try:
-        with open("/proc/self/statm") as statm:
-            return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
-    except (OSError, ValueError, IndexError):
-        return None

@@ -284,7 +284,7 @@ def test_exhausted_fixed_heap_still_serves_smaller_requests(k32: Any, fixed_heap
 # -- invalid handles ----------------------------------------------------------
 
 
-@pytest.mark.emulated_only
+@pytest.mark.needs("refuses_bad_pointers")
 def test_alloc_on_destroyed_heap_fails_with_invalid_handle(k32: Any) -> None:
     """(impl) HeapAlloc on a destroyed heap: NULL and ERROR_INVALID_HANDLE."""
     heap = k32.HeapCreate(0, 0, 0)
@@ -294,7 +294,7 @@ def test_alloc_on_destroyed_heap_fails_with_invalid_handle(k32: Any) -> None:
     assert k32.GetLastError() == ERROR_INVALID_HANDLE
 
 
-@pytest.mark.emulated_only
+@pytest.mark.needs("refuses_bad_pointers")
 @pytest.mark.parametrize("handle", [None, 0x12340000, 1], ids=["NULL", "bogus", "odd"])
 def test_alloc_on_bogus_heap_fails_with_invalid_handle(k32: Any, handle: Any) -> None:
     """(impl) HeapAlloc on something that never was a heap: ERROR_INVALID_HANDLE."""

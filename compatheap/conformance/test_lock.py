@@ -181,7 +181,7 @@ def test_lock_serialises_a_sequence(k32: Any, heap: int, held: Held) -> None:
     assert k32.HeapSize(heap, 0, theirs) == 96
 
 
-@pytest.mark.emulated_only
+@pytest.mark.needs("refuses_bad_pointers")
 def test_lock_of_destroyed_or_bogus_heap_fails(k32: Any) -> None:
     """HeapLock and HeapUnlock of a destroyed or bogus handle fail with ERROR_INVALID_HANDLE."""
     heap = k32.HeapCreate(0, 0, 0)

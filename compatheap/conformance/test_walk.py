@@ -184,7 +184,7 @@ def test_walk_of_process_heap(k32: Any) -> None:
     assert entries[0][0] == process
 
 
-@pytest.mark.emulated_only
+@pytest.mark.needs("refuses_bad_pointers")
 def test_walk_of_destroyed_heap_fails(k32: Any) -> None:
     """Walking a destroyed heap fails with ERROR_INVALID_HANDLE."""
     heap = k32.HeapCreate(0, 0, 0)
@@ -195,7 +195,7 @@ def test_walk_of_destroyed_heap_fails(k32: Any) -> None:
     assert k32.GetLastError() == ERROR_INVALID_HANDLE
 
 
-@pytest.mark.emulated_only
+@pytest.mark.needs("refuses_bad_pointers")
 def test_walk_of_bogus_handle_fails(k32: Any) -> None:
     """Walking something that is not a heap handle fails with ERROR_INVALID_HANDLE."""
     buffer = ctypes.create_string_buffer(64)
