@@ -165,8 +165,6 @@ class FixedHeap(EmulatedHeap):
         return self._use(start, length, need)
 
     def release(self, address: Address, size: int) -> None:
-        if self.keep_spare(address, size):
-            return  # Its chunk stays in self.chunks.
         length = self.chunks.pop(address)
         quarantine = self.quarantine
         if quarantine is not None:

@@ -4,7 +4,8 @@ The handle is a 64 KiB-aligned reservation that plays the heap's first region
 in a walk; blocks themselves live wherever ``malloc`` or the mapping calls put
 them. A large block is a mapping of its own with the block 0x40 [0x20] bytes
 past its start, as on Windows; the bytes from its end to the end of its last
-page read 0.
+page read 0 when it is made (a shrink leaves what the caller wrote there;
+a growth with HEAP_ZERO_MEMORY clears it).
 """
 
 from __future__ import annotations
@@ -45,6 +46,13 @@ UNCOMMITTED_DATA = REGION_SIZE - REGION_COMMIT - REGION_GUARD
 #: A large block's place in its mapping, and its walk entry's iRegionIndex.
 LARGE_HEADER = 8 * POINTER_SIZE
 LARGE_REGION_INDEX = 64
+#: New mappings for blocks from BIG_FROM bytes on are whole multiples of
+#: 2 MiB: the kernel then places them on 2 MiB boundaries and resizes or moves
+#: them a page table at a time, which halves what growing one costs. The rest
+#: of the last granule is address space only (untouched pages take no memory);
+#: a shrink gives back whole pages.
+BIG_FROM = 0x800000
+BIG_GRANULE = 0x200000
 
 _memmove = ctypes.memmove
 _memset = ctypes.memset
@@ -61,6 +69,10 @@ class GrowableHeap(EmulatedHeap):
         # and making it so would expose neighbours): every block is mapped.
         self.executable = bool(flags & HEAP_CREATE_ENABLE_EXECUTE)
         self.large_from = 0 if self.executable else LARGE_THRESHOLD
+        #: For mapped blocks that shrank: how far the caller may have written
+        #: (their largest size); past it the mapping reads 0. Missing: never
+        #: shrank, so past its size it reads 0.
+        self.written: Dict[Address, int] = {}
         #: Capacities, kept only when the C library cannot tell them.
         self.capacity: Dict[Address, int] = {}
         self.track_capacity = not memory.knows_usable_size
@@ -71,9 +83,9 @@ class GrowableHeap(EmulatedHeap):
             self.lfh_counts = {}
 
     def _pages(self, size: int) -> int:
-        """The length of the mapping that holds a large block of ``size`` bytes."""
-        page = self.page
-        return (size + LARGE_HEADER + page - 1) & ~(page - 1)
+        """The length of a new mapping that holds a large block of ``size`` bytes."""
+        granule = BIG_GRANULE if size >= BIG_FROM else self.page
+        return (size + LARGE_HEADER + granule - 1) & ~(granule - 1)
 
     def _map(self, size: int) -> Address:
         length = self._pages(size)
@@ -105,11 +117,10 @@ class GrowableHeap(EmulatedHeap):
     def release(self, address: Address, size: int) -> None:
         length = self.large.pop(address, 0)
         if length:
+            self.written.pop(address, None)
             # Unmapped, never kept: a stale pointer faults instead of reading
             # the next owner's data.
             self.memory.unmap(address - LARGE_HEADER, length)
-            return
-        if self.keep_spare(address, size):
             return
         if self.track_capacity:
             self.capacity.pop(address, None)
@@ -122,24 +133,12 @@ class GrowableHeap(EmulatedHeap):
         self.memory.free(address)
 
     def resize_in_place(self, address: Address, old: int, new: int) -> bool:
-        length = self.large.get(address)
-        if length is not None:
-            return self._resize_mapped(address, length, old, new, False) == address
         if new <= old:
             return True  # A shrink always fits: no need to ask the C library.
         need = new + self.tail_size
         if self.track_capacity:
             return need <= self.capacity.get(address, 0)
         return need <= self.memory.usable_size(address)
-
-    def resize(self, address: Address, old: int, new: int) -> Address:
-        length = self.large.get(address)
-        if length is not None and self.memory.can_remap:
-            # One system call: mremap with MAYMOVE stays in place when it can
-            # and moves the pages (never copying them) when it cannot.
-            moved = self._resize_mapped(address, length, old, new, True)
-            return moved or self.move(address, old, new)
-        return super().resize(address, old, new)
 
     def move(self, address: Address, old: int, new: int) -> Address:
         if address in self.large or new >= self.large_from or self.quarantine is not None:
@@ -160,11 +159,13 @@ class GrowableHeap(EmulatedHeap):
                 pass  # Unknown capacity reads as none: the block moves on its next growth.
         return moved
 
-    def _resize_mapped(self, address: Address, length: int, old: int, new: int, may_move: bool) -> Address:
-        """Resize the large block at ``address`` (a mapping of ``length``); its address after, or 0."""
-        need = self._pages(new)
+    def resize_mapped(self, address: Address, length: int, new: int, may_move: bool) -> Address:
+        # Growing: one system call (mremap), which with MAYMOVE stays in place
+        # when it can and moves the pages, never copying them, when it cannot.
         start = address - LARGE_HEADER
-        if need > length:
+        if new > length - LARGE_HEADER:
+            granule = BIG_GRANULE if new >= BIG_FROM else self.page
+            need = (new + LARGE_HEADER + granule - 1) & ~(granule - 1)  # (_pages(), inlined)
             moved_start = self.memory.remap(start, length, need, may_move)
             if not moved_start:
                 return 0
@@ -174,15 +175,40 @@ class GrowableHeap(EmulatedHeap):
             else:
                 del self.large[address]
                 self.record(self.large, moved, need)
-            return moved  # Pages added read 0, and so did the old ones past the block.
-        # A refused trim still shrinks the block for the caller: the pages stay its own.
-        if need < length and self.memory.trim(start, length, need):
-            self.large[address] = need
-            length = need
-        end = min(old, length - LARGE_HEADER)
-        if end > new:
-            _memset(address + new, 0, end - new)  # Past the block reads 0, as on Windows.
+                written = self.written.pop(address, None)
+                if written is not None:
+                    try:
+                        self.written[moved] = written
+                    except MemoryError:  # Not recordable: clear what may be dirty now.
+                        old = self.blocks[address]
+                        _memset(moved + old, 0, max(0, min(written, length - LARGE_HEADER) - old))
+            return moved
+        old = self.blocks[address]
+        if new < old:
+            # Down to whole pages: a shrunk block keeps no more than its last
+            # page past its end. A refused trim still shrinks the block for
+            # the caller: the pages stay its own.
+            page = self.page
+            need = (new + LARGE_HEADER + page - 1) & ~(page - 1)
+            if need < length and self.memory.trim(start, length, need):
+                self.large[address] = length = need
+            # Pages given back come back zero: only what is still mapped counts.
+            room = length - LARGE_HEADER
+            try:
+                self.written[address] = min(room, max(old, self.written.get(address, 0)))
+            except MemoryError:  # Not recordable: clear what may be dirty now.
+                _memset(address + new, 0, min(old, room) - new)
         return address
+
+    def clear_mapped(self, address: Address, old: int, new: int, length: int) -> None:
+        # Past the end of the old mapping the pages are new, hence zero; and so
+        # is everything past the largest size the block ever had (it was never
+        # the caller's). Zeroing only the rest spares faulting pages in.
+        if not length:
+            return  # A small block moved to a fresh mapping: past the copy, all zero.
+        end = min(new, length - LARGE_HEADER, self.written.get(address, old))
+        if end > old:
+            _memset(address + old, 0, end - old)
 
     # -- inspection ----------------------------------------------------------------
     def entries(self) -> Iterator[Entry]:
@@ -246,6 +272,7 @@ class GrowableHeap(EmulatedHeap):
         self._drop_spares()
         large, self.large = self.large, {}
         blocks, self.blocks = self.blocks, {}
+        self.written.clear()
         for address, length in large.items():
             memory.unmap(address - LARGE_HEADER, length)
         # One tight loop of free calls: destroying a big heap costs what

@@ -135,7 +135,7 @@ class EmulatedHeap(abc.ABC):
 
     @abc.abstractmethod
     def resize_in_place(self, address: Address, old: int, new: int) -> bool:
-        """Make the block hold ``new`` bytes without moving it; whether that was possible."""
+        """Make a block (not a mapped one) hold ``new`` bytes without moving it; whether that was possible."""
 
     @abc.abstractmethod
     def move(self, address: Address, old: int, new: int) -> Address:
@@ -159,19 +159,28 @@ class EmulatedHeap(abc.ABC):
     def release_all(self) -> None:
         """Give back every block and the heap's own memory (HeapDestroy)."""
 
-    def resize(self, address: Address, old: int, new: int) -> Address:
-        """Resize where moving is allowed: in place when possible, else move (0 on failure)."""
-        if self.resize_in_place(address, old, new):
-            return address
-        return self.move(address, old, new)
+    def clear_mapped(self, address: Address, old: int, new: int, length: int) -> None:
+        """Make bytes ``old..new`` of a mapped block, just grown, read 0.
+
+        ``length`` is its mapping's length before the growth (0 if it was no
+        mapped block then). A kind that knows which of them already do may skip those.
+        """
+        _memset(address + old, 0, new - old)
+
+    def resize_mapped(self, address: Address, length: int, new: int, may_move: bool) -> Address:
+        """Resize a block with a mapping of its own (of ``length`` bytes); its address after, or 0.
+
+        Only kinds that make such blocks (``large``) are asked. Without
+        ``may_move`` only in place; 0 also where the system cannot resize
+        mappings (the caller then moves the block by copying).
+        """
+        return 0
 
     # -- the templates ------------------------------------------------------------
     def alloc(self, size: int, flags: int) -> int:
         """HeapAlloc: the new block's address, or a :data:`Failure`."""
-        if not self.alive:
-            return INVALID_HANDLE
-        if size > MAX_REQUEST:
-            return NO_MEMORY
+        if size > MAX_REQUEST or not self.alive:
+            return NO_MEMORY if self.alive else INVALID_HANDLE
         spare = self.spare.get(size)
         if spare:
             address = spare.pop()
@@ -184,10 +193,11 @@ class EmulatedHeap(abc.ABC):
         except MemoryError:  # Python's own memory ran out: the block goes back.
             self.release(address, size)
             return NO_MEMORY
-        if size < self.large_from:  # (a mapped block reads 0 and gets no fills)
+        if (flags & HEAP_ZERO_MEMORY or self.checking) and size < self.large_from:
+            # (A mapped block reads 0 and gets no debug fills.)
             if flags & HEAP_ZERO_MEMORY:
                 _memset(address, 0, size)
-            elif self.checking:
+            else:
                 self.debug.fill_new(address, 0, size)
             if self.tail_size:
                 self.debug.write_tail(address, size)
@@ -204,17 +214,35 @@ class EmulatedHeap(abc.ABC):
         return address
 
     def free(self, address: Address) -> int:
-        """HeapFree: 0, or a :data:`Failure`."""
-        size = self.blocks.get(address)
+        """HeapFree: 0, or a :data:`Failure`.
+
+        A small block goes to the spare list of its size (while that has room),
+        for the next allocation of the same size; anything else goes back to
+        the kind (``release``).
+        """
+        blocks = self.blocks
+        size = blocks.get(address)
         if size is None:
             size = self.find_pending(address)
             if size is None:
                 return INVALID_PARAMETER
+            self.drop_pending(address)
+            self.release(address, size)
+            return 0
         if self.checking and not self.block_intact(address, size):
             # The debug heap refuses to free a block whose tail was overrun.
             return INVALID_PARAMETER
-        if self.blocks.pop(address, None) is None:
-            self.drop_pending(address)
+        del blocks[address]
+        if size <= SPARE_MAX_SIZE and self.recycle and (not self.large or address not in self.large):
+            try:
+                spare = self.spare.get(size)
+                if spare is None:
+                    spare = self.spare[size] = []
+                if len(spare) < SPARE_PER_SIZE:
+                    spare.append(address)
+                    return 0
+            except MemoryError:
+                pass  # Not kept, then: given back.
         self.release(address, size)
         return 0
 
@@ -226,9 +254,10 @@ class EmulatedHeap(abc.ABC):
     def realloc(self, address: Address, size: int, flags: int) -> int:
         """HeapReAlloc: the block's address afterwards, or a :data:`Failure` (block untouched).
 
-        Shrinking keeps the pointer. Growing tries the block's own room first,
-        then, unless HEAP_REALLOC_IN_PLACE_ONLY, moves it (the kind decides
-        how: ``realloc``, ``mremap``, or allocate and copy).
+        Shrinking keeps the pointer. Growing tries the block's own room first
+        (for a block with a mapping of its own: the mapping, resized in one
+        step that may also move it), then, unless HEAP_REALLOC_IN_PLACE_ONLY,
+        moves it (the kind decides how: ``realloc``, or allocate and copy).
         """
         if self.pending_count and not self.adopt_pending():
             # No move may start unless its bookkeeping has a slot to fall back on.
@@ -240,27 +269,38 @@ class EmulatedHeap(abc.ABC):
             return NO_MEMORY
         if self.checking and not self.block_intact(address, old):
             return INVALID_PARAMETER  # As HeapFree: an overrun block is kept for inspection.
-        if flags & HEAP_REALLOC_IN_PLACE_ONLY:
-            moved = address if self.resize_in_place(address, old, size) else 0
+        in_place_only = flags & HEAP_REALLOC_IN_PLACE_ONLY
+        mapped = self.large.get(address, 0) if self.large else 0
+        if mapped:
+            # One step for a mapped block: the system resizes the mapping in
+            # place when it can and, where allowed, moves its pages (no copy).
+            moved = self.resize_mapped(address, mapped, size, not in_place_only)
         else:
-            moved = self.resize(address, old, size)
+            moved = address if self.resize_in_place(address, old, size) else 0
         if not moved:
-            return NO_MEMORY
+            if in_place_only:
+                return NO_MEMORY
+            moved = self.move(address, old, size)
+            if not moved:
+                return NO_MEMORY
         if moved == address:
             self.blocks[address] = size  # An existing key: no memory needed.
         else:
             del self.blocks[address]
             self.record(self.blocks, moved, size)
-        if moved not in self.large:  # (a mapped block's new bytes are zero pages)
-            if size > old:
-                # Bytes past the old requested size are new to the caller even
-                # if they sat in the old block's room: zero them (or fill them).
+        if size > old:
+            # Bytes past the old requested size are new to the caller even if
+            # they sat in the old block's room (after a shrink, say): zero
+            # them, or fill them for the debug checks.
+            if moved not in self.large:
                 if flags & HEAP_ZERO_MEMORY:
                     _memset(moved + old, 0, size - old)
                 elif self.checking:
                     self.debug.fill_new(moved, old, size)
-            if self.tail_size:
-                self.debug.write_tail(moved, size)
+            elif flags & HEAP_ZERO_MEMORY:
+                self.clear_mapped(moved, old, size, mapped)
+        if self.tail_size and moved not in self.large:
+            self.debug.write_tail(moved, size)
         return moved
 
     def valid(self) -> bool:
@@ -331,19 +371,6 @@ class EmulatedHeap(abc.ABC):
         self.lfh_counts = None
         if self.lfh_capable:
             self.lfh_below = LFH_MAX_SIZE
-
-    def keep_spare(self, address: Address, size: int) -> bool:
-        """Keep a freed block for the next allocation of its size; whether it was kept."""
-        if size > SPARE_MAX_SIZE or not self.recycle:
-            return False
-        try:
-            spare = self.spare.setdefault(size, [])
-            if len(spare) >= SPARE_PER_SIZE:
-                return False
-            spare.append(address)
-        except MemoryError:
-            return False
-        return True
 
     def record(self, table: Dict[Address, int], key: Address, value: int) -> None:
         """``table[key] = value``, kept in a pending slot if Python's memory has run out.

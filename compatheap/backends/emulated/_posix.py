@@ -144,7 +144,7 @@ class PosixMemory(NativeMemory):
 
     def trim(self, address: Address, length: int, new_length: int) -> bool:
         # Splitting a mapping may be refused (ENOMEM at the kernel's mapping-count limit).
-        return new_length >= length or self.unmap(address + new_length, length - new_length)
+        return new_length >= length or self._munmap(address + new_length, length - new_length) == 0
 
     def remap(self, address: Address, length: int, new_length: int, may_move: bool) -> Address:
         if self._mremap is None:
