@@ -226,9 +226,10 @@ class EmulatedHeap(abc.ABC):
             size = self.find_pending(address)
             if size is None:
                 return INVALID_PARAMETER
-            self.drop_pending(address)
-            self.release(address, size)
-            return 0
+            if address not in blocks:  # Still known to its pending slot only.
+                self.drop_pending(address)
+                self.release(address, size)
+                return 0
         if self.checking and not self.block_intact(address, size):
             # The debug heap refuses to free a block whose tail was overrun.
             return INVALID_PARAMETER
@@ -335,6 +336,7 @@ class EmulatedHeap(abc.ABC):
         key = (lp_data, w_flags & 0x7)
         walker = self._walkers.pop(key, None) if lp_data else None
         if walker is None:
+            self.adopt_pending()
             walker = self.entries()
             if lp_data:
                 for entry in walker:
@@ -406,6 +408,8 @@ class EmulatedHeap(abc.ABC):
         """The size of a block only a pending slot knows (None: no such block)."""
         if not self.pending_count:
             return None
+        if self.adopt_pending():  # Memory again: the block is in its table now.
+            return self.blocks.get(address)
         pending = self.pending
         for slot in (0, 3):
             if pending[slot] is self.blocks and pending[slot + 1] == address:
