@@ -76,7 +76,7 @@ def test_plugin_gives_heap_backend_fixture(pytester: pytest.Pytester) -> None:
     from compatheap import backends
 
     eps = entry_points()
-    group = eps.select(group="pytest11") if hasattr(eps, "select") else eps.get("pytest11", [])
+    group = eps.select(group="pytest11") if hasattr(eps, "select") else eps.get("pytest11", [])  # type: ignore[arg-type]
     installed = any(ep.value == "compatheap.pytest_plugin" for ep in group)
     # Installed, the entry point loads it; in a bare checkout, name it.
     result = pytester.runpytest("-v") if installed else pytester.runpytest("-p", "compatheap.pytest_plugin", "-v")

@@ -50,12 +50,15 @@ from compatheap.backends.emulated import EmulatedBackend
 
 k32 = EmulatedBackend()
 heap = k32.HeapCreate(0, 0, 0)
+assert heap
 bad = []
 for size in list(range(0, 65)) * 20 + [100, 200, 1000, 5000]:
     block = k32.HeapAlloc(heap, 0, size)
+    assert block
     if block % compatheap.MEMORY_ALLOCATION_ALIGNMENT:
         bad.append(("alloc", size, hex(block)))
     grown = k32.HeapReAlloc(heap, 0, block, size * 3 + 1)
+    assert grown
     if grown % compatheap.MEMORY_ALLOCATION_ALIGNMENT:
         bad.append(("realloc", size, hex(grown)))
 print(bad[:5] if bad else "ok")
@@ -82,6 +85,7 @@ def _child_uses(k32: EmulatedBackend, heap: int) -> None:
     try:
         for target in (heap, k32.GetProcessHeap()):
             block = k32.HeapAlloc(target, 0, 100)
+            assert block
             ok = ok and bool(block) and k32.HeapFree(target, 0, block) == 1
         ok = ok and k32.HeapLock(heap) == 1 and k32.HeapUnlock(heap) == 1
     finally:
@@ -108,6 +112,7 @@ def test_fork_while_another_thread_holds_heap_lock() -> None:
     """The child starts with usable heaps: the holder thread does not exist there."""
     k32 = EmulatedBackend()
     heap = k32.HeapCreate(0, 0, 0)
+    assert heap
     locked, release = threading.Event(), threading.Event()
 
     def holder() -> None:
@@ -135,6 +140,7 @@ def test_fork_while_other_threads_are_inside_heap_calls() -> None:
     """Forks racing threads that allocate and free: no child hangs, no heap is left locked."""
     k32 = EmulatedBackend()
     heap = k32.HeapCreate(0, 0, 0)
+    assert heap
     stop = threading.Event()
 
     def churn() -> None:
@@ -165,6 +171,7 @@ def test_fork_by_the_heap_lock_holder_keeps_its_hold() -> None:
     """The forking thread's own HeapLock carries over: the child's HeapUnlock succeeds once."""
     k32 = EmulatedBackend()
     heap = k32.HeapCreate(0, 0, 0)
+    assert heap
     assert k32.HeapLock(heap)
     pid = os.fork()
     if pid == 0:
@@ -195,14 +202,17 @@ def test_realloc_keeps_a_moved_block_when_python_memory_runs_out(memory: str, si
     if memory == "fallback":
         k32 = k32.variant("emulated-fallback")
     handle = k32.HeapCreate(0, 0, 0)
+    assert handle
     heap = k32._heaps[handle]
     table = _TableFullOnce()
     heap.blocks = table
     small, big = sizes
     block = k32.HeapAlloc(handle, 0, small)
+    assert block
     ctypes.memset(block, 0x5A, small)
     # Something else is live, so the block has to move to grow.
     other = k32.HeapAlloc(handle, 0, small)
+    assert other
     table.armed = True
     moved = k32.HeapReAlloc(handle, HEAP_ZERO_MEMORY, block, big)
     assert moved, "the move happened: the bookkeeping must not turn it into a failure"
@@ -235,6 +245,7 @@ def test_walk_survives_allocations_and_frees_between_its_steps() -> None:
     handler, the caller) may allocate and free: the walk goes on, listing each block once."""
     k32 = EmulatedBackend()
     heap = k32.HeapCreate(0, 0, 0)
+    assert heap
     blocks = [k32.HeapAlloc(heap, 0, 32 + i % 50) for i in range(2000)]
     freed = set(blocks[1::3])
     added: List[int] = []
@@ -248,7 +259,7 @@ def test_walk_survives_allocations_and_frees_between_its_steps() -> None:
         if steps == 50:
             for block in freed:
                 assert k32.HeapFree(heap, 0, block)
-            added.extend(k32.HeapAlloc(heap, 0, 64) for _ in range(300))
+            added.extend(k32.HeapAlloc(heap, 0, 64) or 0 for _ in range(300))
     assert k32.GetLastError() == ERROR_NO_MORE_ITEMS
     assert len(seen) == len(set(seen))
     # From the change on, only live blocks are listed (a freed address may have come back).
@@ -276,12 +287,13 @@ def test_heap_wide_calls_survive_finalisers_changing_the_heap(checks: tuple[str,
 
     k32 = EmulatedBackend(debug=set(checks))
     heap = k32.HeapCreate(0, 0, 0)
+    assert heap
     threshold = gc.get_threshold()
     gc.set_threshold(1)  # collect at (almost) every allocation of a container
     try:
         for _ in range(5):
             for i in range(300):
-                _FreesOnCollection(k32, heap, k32.HeapAlloc(heap, 0, 40 + i % 7))
+                _FreesOnCollection(k32, heap, k32.HeapAlloc(heap, 0, 40 + i % 7) or 0)
             entry = PROCESS_HEAP_ENTRY()
             while k32.HeapWalk(heap, ctypes.byref(entry)):
                 pass
@@ -300,6 +312,7 @@ def test_heap_wide_calls_survive_signal_handlers_changing_the_heap() -> None:
     sums and validates it: every call completes normally."""
     k32 = EmulatedBackend(debug={"tail"})
     heap = k32.HeapCreate(0, 0, 0)
+    assert heap
     for i in range(3000):
         k32.HeapAlloc(heap, 0, 16 + i % 100)
     kept: List[int] = []
@@ -308,7 +321,7 @@ def test_heap_wide_calls_survive_signal_handlers_changing_the_heap() -> None:
     def handler(signum: int, frame: object) -> None:
         nonlocal fired
         fired += 1
-        kept.append(k32.HeapAlloc(heap, 0, 48))
+        kept.append(k32.HeapAlloc(heap, 0, 48) or 0)
         if len(kept) > 3:
             assert k32.HeapFree(heap, 0, kept.pop(0))
 
@@ -345,6 +358,7 @@ def test_missing_argument_names_the_public_function() -> None:
 def walk_heap() -> Iterator[tuple[EmulatedBackend, int]]:
     k32 = EmulatedBackend()
     heap = k32.HeapCreate(0, 0, 0)
+    assert heap
     yield k32, heap
     k32.HeapDestroy(heap)
 

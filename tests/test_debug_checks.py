@@ -38,6 +38,7 @@ def heap(request: pytest.FixtureRequest, checked: EmulatedBackend) -> Iterator[i
 @pytest.mark.parametrize("size", SIZES)
 def test_tail_bytes_follow_the_requested_size(checked: EmulatedBackend, heap: int, size: int) -> None:
     block = checked.HeapAlloc(heap, 0, size)
+    assert block
     assert ctypes.string_at(block + size, 8) == TAIL
     assert checked.HeapValidate(heap, 0, block)
 
@@ -45,6 +46,7 @@ def test_tail_bytes_follow_the_requested_size(checked: EmulatedBackend, heap: in
 @pytest.mark.parametrize("size", SIZES)
 def test_one_byte_overrun_is_reported(checked: EmulatedBackend, heap: int, size: int) -> None:
     block = checked.HeapAlloc(heap, 0, size)
+    assert block
     ctypes.memset(block + size, 0, 1)
     assert not checked.HeapValidate(heap, 0, block)
     assert not checked.HeapValidate(heap, 0, None)
@@ -58,14 +60,18 @@ def test_one_byte_overrun_is_reported(checked: EmulatedBackend, heap: int, size:
 
 def test_shrinking_turns_old_bytes_into_tail(checked: EmulatedBackend, heap: int) -> None:
     block = checked.HeapAlloc(heap, HEAP_ZERO_MEMORY, 17)
+    assert block
     smaller = checked.HeapReAlloc(heap, 0, block, 14)
+    assert smaller
     assert ctypes.string_at(smaller + 14, 3) == b"\xab\xab\xab"
     assert checked.HeapValidate(heap, 0, None)
 
 
 def test_large_blocks_have_no_tail(checked: EmulatedBackend) -> None:
     heap = checked.HeapCreate(0, 0, 0)
+    assert heap
     block = checked.HeapAlloc(heap, 0, LARGE_THRESHOLD + 10)
+    assert block
     assert ctypes.string_at(block + LARGE_THRESHOLD + 10, 8) != TAIL
     assert checked.HeapValidate(heap, 0, None)
     assert checked.HeapDestroy(heap)
@@ -74,14 +80,17 @@ def test_large_blocks_have_no_tail(checked: EmulatedBackend) -> None:
 @pytest.mark.parametrize("size", [8, 100, 4096])
 def test_new_blocks_read_baadf00d(checked: EmulatedBackend, heap: int, size: int) -> None:
     block = checked.HeapAlloc(heap, 0, size)
+    assert block
     assert ctypes.string_at(block, size) == (FRESH * size)[:size]
     zeroed = checked.HeapAlloc(heap, HEAP_ZERO_MEMORY, size)
+    assert zeroed
     assert ctypes.string_at(zeroed, size) == bytes(size)
 
 
 @pytest.mark.parametrize("size", [8, 100, 4096])
 def test_freed_blocks_are_filled_and_watched(checked: EmulatedBackend, heap: int, size: int) -> None:
     block = checked.HeapAlloc(heap, 0, size)
+    assert block
     assert checked.HeapFree(heap, 0, block)
     # Quarantined, so still mapped: reading it here is safe.
     assert ctypes.string_at(block, size) == (FREED * size)[:size]
@@ -94,6 +103,7 @@ def test_freed_blocks_are_filled_and_watched(checked: EmulatedBackend, heap: int
 
 def test_write_after_free_is_remembered_after_eviction(checked: EmulatedBackend, heap: int) -> None:
     block = checked.HeapAlloc(heap, 0, 32)
+    assert block
     checked.HeapFree(heap, 0, block)
     ctypes.memset(block, 0x41, 1)
     # Push it out of quarantine: the corruption must still be reported.
@@ -105,7 +115,9 @@ def test_write_after_free_is_remembered_after_eviction(checked: EmulatedBackend,
 def test_checks_are_off_by_default() -> None:
     plain = EmulatedBackend()
     heap = plain.HeapCreate(0, 0, 0)
+    assert heap
     block = plain.HeapAlloc(heap, 0, 17)
+    assert block
     ctypes.memset(block + 17, 0, 1)  # in the slack: harmless without checks
     assert plain.HeapValidate(heap, 0, block)
     assert plain.HeapFree(heap, 0, block)
@@ -155,6 +167,7 @@ def test_overrun_caught_at_every_size(checked: EmulatedBackend, roomy_heap: int,
 def test_overrun_caught_after_realloc(checked: EmulatedBackend, roomy_heap: int, start: int, size: int) -> None:
     """A block grown or shrunk (in place or moved) is guarded at its new end."""
     block = checked.HeapAlloc(roomy_heap, 0, start)
+    assert block
     moved = checked.HeapReAlloc(roomy_heap, 0, block, size)
     assert moved
     _overrun_is_caught(checked, roomy_heap, moved, size)
@@ -164,6 +177,7 @@ def test_overrun_caught_after_realloc(checked: EmulatedBackend, roomy_heap: int,
 @pytest.mark.parametrize("size", EDGE_SIZES)
 def test_write_after_free_caught_at_every_size(checked: EmulatedBackend, roomy_heap: int, size: int) -> None:
     block = checked.HeapAlloc(roomy_heap, 0, size)
+    assert block
     assert checked.HeapFree(roomy_heap, 0, block)
     assert checked.HeapValidate(roomy_heap, 0, None)
     for offset in {0, size // 2, size - 1}:

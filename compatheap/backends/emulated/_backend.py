@@ -22,7 +22,7 @@ import ctypes
 import os
 import threading
 import weakref
-from typing import AbstractSet, Callable, ContextManager, Dict, List, Optional, Tuple, Type, TypeVar
+from typing import Callable, ContextManager, Dict, Iterable, List, Optional, Tuple, Type, TypeVar
 
 from ..._args import buffer_arg, dword_arg, pointer_arg, size_arg
 from ..._config import Settings
@@ -90,10 +90,10 @@ class EmulatedBackend(HeapBackend):
 
     name = "emulated"
 
-    def __init__(self, debug: AbstractSet[str] = frozenset(), memory: Optional[NativeMemory] = None) -> None:
+    def __init__(self, debug: Iterable[str] = (), memory: Optional[NativeMemory] = None) -> None:
         self.memory = memory if memory is not None else system_memory()
-        self.debug = DebugChecks(debug)
         self.debug_checks = frozenset(debug)
+        self.debug = DebugChecks(self.debug_checks)
         self._heaps: Dict[int, EmulatedHeap] = {}
         self._registry_lock = threading.Lock()
         self._process_heap: Optional[EmulatedHeap] = None

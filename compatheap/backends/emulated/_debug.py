@@ -17,8 +17,10 @@ from typing import AbstractSet, Deque, List, Optional, Tuple
 from ._native import Address
 
 TAIL_BYTE = 0xAB
-#: Pad bytes past the requested size; Windows guarantees at least 8.
-TAIL_SIZE = 2 * ctypes.sizeof(ctypes.c_void_p)
+#: Pad bytes past the requested size: Windows guarantees at least 8. (Not
+#: more: a request grown by 8 keeps the allocator's spacing of blocks, so tail
+#: checking does not line blocks up on a coarser grid than Windows does.)
+TAIL_SIZE = 8
 FREE_FILL = (0xFEEEFEEE).to_bytes(4, "little")
 ALLOC_FILL = (0xBAADF00D).to_bytes(4, "little")
 #: How many freed blocks are held back to catch writes after free.
@@ -110,6 +112,9 @@ class Quarantine:
         return all(self._intact(a, n) for a, n in list(self.blocks))
 
     def drain(self) -> List[Tuple[Address, int]]:
+        """Let every held block go (their fills checked first)."""
         held = list(self.blocks)
         self.blocks.clear()
+        if not all(self._intact(a, n) for a, n in held):
+            self.corrupted = True
         return held

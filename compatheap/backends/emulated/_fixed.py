@@ -126,11 +126,20 @@ class FixedHeap(EmulatedHeap):
         return address
 
     def _merge_bins(self) -> bool:
-        """Coalesce the spare and binned chunks into the free index; whether there were any."""
+        """Coalesce the spare, quarantined and binned chunks into the free index; whether there were any.
+
+        The quarantine is let go too: a fixed heap's room is all it has, and
+        Windows' free checking keeps no freed block from reuse (it checks the
+        fill when the block leaves quarantine).
+        """
         spare, self.spare = self.spare, {}
         for addresses in spare.values():
             for address in addresses:
                 self._bin(address - CHUNK_HEADER, self.chunks.pop(address))
+        quarantine = self.quarantine
+        if quarantine is not None:
+            for address, _ in quarantine.drain():
+                self._bin(address - CHUNK_HEADER, self.chunks_held.pop(address))
         bins, self.bins = self.bins, {}
         for length, starts in bins.items():
             for start in starts:

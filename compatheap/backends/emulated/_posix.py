@@ -88,14 +88,28 @@ class PosixMemory(NativeMemory):
                     self.usable_size_name = name
                     break
         self.page_size = PAGE_SIZE
+        #: What sizes are rounded up to (see malloc()): nothing where the
+        #: allocator aligns every block on its own.
+        self._round = 0 if self._aligns_every_block() else _MASK
 
     # -- the C allocator -----------------------------------------------------
-    # Sizes are rounded up to the alignment: jemalloc, tcmalloc and mimalloc
-    # align a block only as much as its size needs (8 bytes for 8), while a
-    # size that is a multiple of 16 gets 16 from all of them. Should an
-    # allocator still miss, the block is redone with posix_memalign.
+    # jemalloc, tcmalloc and mimalloc align a block only as much as its size
+    # needs (8 bytes for 8), while a size that is a multiple of 16 gets 16 from
+    # all of them: under such an allocator sizes are rounded up. glibc aligns
+    # every block, and there sizes stay as asked (rounding would change how
+    # its blocks are spaced). Should an allocator still miss, the block is
+    # redone with posix_memalign: the alignment holds whatever the allocator.
+    def _aligns_every_block(self) -> bool:
+        """Whether sizes that are not multiples of the alignment still get it (a probe)."""
+        blocks = [self._malloc(size) for size in (1, 8, 24, 40, 56, 72, 88, 104, 120) * 8]
+        aligned = all(block and not block & _MASK for block in blocks)
+        for block in blocks:
+            self._free(block)
+        return aligned
+
     def malloc(self, size: int) -> Address:
-        address: Optional[int] = self._malloc(((size + _MASK) & ~_MASK) or _ALIGN)
+        grain = self._round
+        address: Optional[int] = self._malloc(((size + grain) & ~grain) or _ALIGN)
         if address is None:
             return 0
         if address & _MASK:
@@ -104,7 +118,8 @@ class PosixMemory(NativeMemory):
         return address
 
     def realloc(self, address: Address, size: int) -> Address:
-        moved: Optional[int] = self._realloc(address, ((size + _MASK) & ~_MASK) or _ALIGN)
+        grain = self._round
+        moved: Optional[int] = self._realloc(address, ((size + grain) & ~grain) or _ALIGN)
         if moved is None:
             return 0
         if moved & _MASK:
