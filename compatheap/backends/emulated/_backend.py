@@ -2,8 +2,9 @@
 
 Each Win32 function is one method: it converts its arguments (as ctypes with
 argtypes would), finds the heap in the handle registry, then makes one call
-into the heap under ``with heap.lock:`` and turns the result into the Win32
-return value and last error. The heap's templates (``_heap.py``) and its kind
+into the heap under ``with heap.guard:`` (the heap's lock, or nothing for
+HEAP_NO_SERIALIZE) and turns the result into the Win32 return value and last
+error. The heap's templates (``_heap.py``) and its kind
 (``_growable.py``, ``_fixed.py``) do the rest.
 
 Locking. ``heap.lock`` (an RLock) is held for the length of one call, never
@@ -243,14 +244,13 @@ class EmulatedBackend(HeapBackend):
         size = dwBytes if type(dwBytes) is int and 0 <= dwBytes <= SIZE_MAX else size_arg(dwBytes, 3)
         if heap is None:
             return self._fail(ERROR_INVALID_HANDLE)
-        flags |= heap.flags
-        with NO_LOCK if flags & HEAP_NO_SERIALIZE else heap.lock:
+        with NO_LOCK if flags & HEAP_NO_SERIALIZE else heap.guard:
             if heap.holder is not None and not flags & HEAP_NO_SERIALIZE and size >= heap.lfh_below:
                 _wait_turn(heap)
             result = heap.alloc(size, flags)
         if result > 0:
             return result
-        return self._no_block(result, flags, "HeapAlloc", size)
+        return self._no_block(result, flags | heap.flags, "HeapAlloc", size)
 
     def HeapReAlloc(self, hHeap: HANDLE, dwFlags: DWORD, lpMem: LPVOID, dwBytes: SIZE_T) -> Optional[int]:
         heap = self._heaps.get(hHeap) if type(hHeap) is int else None
@@ -263,14 +263,13 @@ class EmulatedBackend(HeapBackend):
             return self._fail(ERROR_INVALID_HANDLE)
         if not address:
             return self._fail(0)  # Not an allocation: Windows answers NULL and clears the last error.
-        flags |= heap.flags
-        with NO_LOCK if flags & HEAP_NO_SERIALIZE else heap.lock:
+        with NO_LOCK if flags & HEAP_NO_SERIALIZE else heap.guard:
             if heap.holder is not None and not flags & HEAP_NO_SERIALIZE:
                 _wait_turn(heap)
             result = heap.realloc(address, size, flags) if heap.alive else -ERROR_INVALID_HANDLE
         if result > 0:
             return result
-        return self._no_block(result, flags, "HeapReAlloc", size)
+        return self._no_block(result, flags | heap.flags, "HeapReAlloc", size)
 
     def HeapFree(self, hHeap: HANDLE, dwFlags: DWORD, lpMem: LPVOID) -> int:
         heap = self._heaps.get(hHeap) if type(hHeap) is int else None
@@ -282,8 +281,7 @@ class EmulatedBackend(HeapBackend):
             return 1  # Freeing NULL succeeds, whatever the handle.
         if heap is None:
             return self._false(ERROR_INVALID_PARAMETER)
-        flags |= heap.flags
-        with NO_LOCK if flags & HEAP_NO_SERIALIZE else heap.lock:
+        with NO_LOCK if flags & HEAP_NO_SERIALIZE else heap.guard:
             if heap.holder is not None and not flags & HEAP_NO_SERIALIZE:
                 _wait_turn(heap)
             failure = heap.free(address)
@@ -299,8 +297,7 @@ class EmulatedBackend(HeapBackend):
         address = pointer_arg(lpMem, 3)
         size = None
         if heap is not None:
-            flags |= heap.flags
-            with NO_LOCK if flags & HEAP_NO_SERIALIZE else heap.lock:
+            with NO_LOCK if flags & HEAP_NO_SERIALIZE else heap.guard:
                 if heap.holder is not None and not flags & HEAP_NO_SERIALIZE:
                     _wait_turn(heap)
                 size = heap.size_of(address)
@@ -315,8 +312,7 @@ class EmulatedBackend(HeapBackend):
         address = pointer_arg(lpMem, 3)
         if heap is None:
             return self._false(ERROR_INVALID_HANDLE)
-        flags |= heap.flags
-        with NO_LOCK if flags & HEAP_NO_SERIALIZE else heap.lock:
+        with NO_LOCK if flags & HEAP_NO_SERIALIZE else heap.guard:
             if heap.holder is not None and not flags & HEAP_NO_SERIALIZE:
                 _wait_turn(heap)
             if not heap.alive:
@@ -331,8 +327,7 @@ class EmulatedBackend(HeapBackend):
         flags = dword_arg(dwFlags, 2)
         if heap is None:
             return self._false(ERROR_INVALID_HANDLE)
-        flags |= heap.flags
-        with NO_LOCK if flags & HEAP_NO_SERIALIZE else heap.lock:
+        with NO_LOCK if flags & HEAP_NO_SERIALIZE else heap.guard:
             if heap.holder is not None and not flags & HEAP_NO_SERIALIZE:
                 _wait_turn(heap)
             return heap.largest_free() if heap.alive else self._false(ERROR_INVALID_HANDLE)
@@ -376,7 +371,7 @@ class EmulatedBackend(HeapBackend):
         entry = self._out_struct(PROCESS_HEAP_ENTRY, address, room)
         if entry is None:
             return self._false(ERROR_NOACCESS)
-        with NO_LOCK if heap.flags & HEAP_NO_SERIALIZE else heap.lock:
+        with heap.guard:
             if heap.holder is not None:
                 _wait_turn(heap)
             if not heap.alive:
@@ -413,7 +408,7 @@ class EmulatedBackend(HeapBackend):
             return self._false(ERROR_NOACCESS)
         if summary.cb != ctypes.sizeof(HEAP_SUMMARY):
             return self._false(ERROR_INVALID_PARAMETER)
-        with NO_LOCK if heap.flags & HEAP_NO_SERIALIZE else heap.lock:
+        with heap.guard:
             if heap.holder is not None:
                 _wait_turn(heap)
             if not heap.alive:  # Destroyed since the check above.
@@ -591,6 +586,8 @@ def _after_fork_in_child() -> None:
         for heap in backend._heaps.values():
             heap.lock = threading.RLock()
             heap.turn = threading.Condition(heap.lock)
+            if heap.serialized:
+                heap.guard = heap.lock
             if heap.holder != me:
                 heap.holder = None
                 heap.holds = 0

@@ -76,9 +76,7 @@ class GrowableHeap(EmulatedHeap):
         #: Capacities, kept only when the C library cannot tell them.
         self.capacity: Dict[Address, int] = {}
         self.track_capacity = not memory.knows_usable_size
-        if self.executable:
-            self.recycle = False
-        elif self.serialized:
+        if self.serialized and not self.executable:
             self.lfh_capable = True
             self.lfh_counts = {}
 
@@ -174,7 +172,10 @@ class GrowableHeap(EmulatedHeap):
                 self.large[address] = need
             else:
                 del self.large[address]
-                self.record(self.large, moved, need)
+                try:
+                    self.large[moved] = need
+                except MemoryError:
+                    self.keep_pending(self.large, moved, need)
                 written = self.written.pop(address, None)
                 if written is not None:
                     try:

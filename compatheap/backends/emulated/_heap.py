@@ -16,9 +16,10 @@ mistaken for one).
 from __future__ import annotations
 
 import abc
+import contextlib
 import ctypes
 import threading
-from typing import Any, Dict, Iterator, List, Optional, Tuple
+from typing import Any, ContextManager, Dict, Iterator, List, Optional, Tuple
 
 from ..._constants import (
     ERROR_INVALID_HANDLE,
@@ -88,6 +89,8 @@ class EmulatedHeap(abc.ABC):
         self.handle = handle
         #: Held for the length of one call (never across calls: see HeapLock).
         self.lock = threading.RLock()
+        #: What a call takes: the lock, or nothing on a HEAP_NO_SERIALIZE heap.
+        self.guard: ContextManager[Any] = self.lock if not flags & HEAP_NO_SERIALIZE else contextlib.nullcontext()
         #: Signalled when a HeapLock hold ends.
         self.turn = threading.Condition(self.lock)
         #: The thread holding HeapLock (its ident) and how many times, or None.
@@ -100,7 +103,6 @@ class EmulatedHeap(abc.ABC):
         #: Freed blocks kept for reuse, by requested size (see SPARE_MAX_SIZE).
         #: Not with debug checks: freed blocks go to quarantine then.
         self.spare: Dict[int, List[Address]] = {}
-        self.recycle = not self.checking
         self.quarantine: Optional[Quarantine] = Quarantine() if debug.free else None
         #: HeapCompatibilityInformation: 0 standard, 2 low-fragmentation heap.
         self.compat_info = 0
@@ -112,7 +114,7 @@ class EmulatedHeap(abc.ABC):
         self.lfh_capable = False
         # Bookkeeping that Python's memory running out could not record: slots
         # of (table, key, value), made before any block moves, so that a moved
-        # block is always known (see record()).
+        # block is always known (see keep_pending()).
         self.pending: List[Any] = [None, 0, 0, None, 0, 0]
         self.pending_count = 0
         self._walkers: Dict[WalkKey, Iterator[Entry]] = {}
@@ -179,12 +181,13 @@ class EmulatedHeap(abc.ABC):
     # -- the templates ------------------------------------------------------------
     def alloc(self, size: int, flags: int) -> int:
         """HeapAlloc: the new block's address, or a :data:`Failure`."""
-        if size > MAX_REQUEST or not self.alive:
-            return NO_MEMORY if self.alive else INVALID_HANDLE
         spare = self.spare.get(size)
         if spare:
+            # (Spare lists hold small blocks only, and a destroyed heap has none.)
             address = spare.pop()
         else:
+            if size > MAX_REQUEST or not self.alive:
+                return NO_MEMORY if self.alive else INVALID_HANDLE
             address = self.new_block(size)
             if not address:
                 return NO_MEMORY
@@ -230,20 +233,25 @@ class EmulatedHeap(abc.ABC):
                 self.drop_pending(address)
                 self.release(address, size)
                 return 0
-        if self.checking and not self.block_intact(address, size):
-            # The debug heap refuses to free a block whose tail was overrun.
-            return INVALID_PARAMETER
-        del blocks[address]
-        if size <= SPARE_MAX_SIZE and self.recycle and (not self.large or address not in self.large):
-            try:
-                spare = self.spare.get(size)
-                if spare is None:
-                    spare = self.spare[size] = []
-                if len(spare) < SPARE_PER_SIZE:
+        if self.checking:
+            if not self.block_intact(address, size):
+                # The debug heap refuses to free a block whose tail was overrun.
+                return INVALID_PARAMETER
+        elif size <= SPARE_MAX_SIZE and not (self.large and address in self.large):
+            # Kept for the next allocation of its size (not with debug checks:
+            # freed blocks go to quarantine then; never a mapped block).
+            spare = self.spare.get(size)
+            if spare is None or len(spare) < SPARE_PER_SIZE:
+                try:
+                    if spare is None:
+                        spare = self.spare[size] = []
                     spare.append(address)
+                except MemoryError:
+                    pass  # Not kept, then: given back below.
+                else:
+                    del blocks[address]
                     return 0
-            except MemoryError:
-                pass  # Not kept, then: given back.
+        del blocks[address]
         self.release(address, size)
         return 0
 
@@ -284,11 +292,15 @@ class EmulatedHeap(abc.ABC):
             moved = self.move(address, old, size)
             if not moved:
                 return NO_MEMORY
+        blocks = self.blocks
         if moved == address:
-            self.blocks[address] = size  # An existing key: no memory needed.
+            blocks[address] = size  # An existing key: no memory needed.
         else:
-            del self.blocks[address]
-            self.record(self.blocks, moved, size)
+            del blocks[address]
+            try:
+                blocks[moved] = size
+            except MemoryError:
+                self.keep_pending(blocks, moved, size)
         if size > old:
             # Bytes past the old requested size are new to the caller even if
             # they sat in the old block's room (after a shrink, say): zero
@@ -374,21 +386,19 @@ class EmulatedHeap(abc.ABC):
         if self.lfh_capable:
             self.lfh_below = LFH_MAX_SIZE
 
-    def record(self, table: Dict[Address, int], key: Address, value: int) -> None:
-        """``table[key] = value``, kept in a pending slot if Python's memory has run out.
+    def keep_pending(self, table: Dict[Address, int], key: Address, value: int) -> None:
+        """Hold ``table[key] = value`` in a pending slot: Python's memory ran out.
 
         For bookkeeping after a block moved: the old entry is gone, so this one
-        must not be. :meth:`realloc` starts no move without both slots free.
+        must not be. :meth:`realloc` starts no move without both slots free,
+        and the slots exist from the start: filling one needs no memory.
         """
-        try:
-            table[key] = value
-        except MemoryError:
-            pending = self.pending
-            slot = 0 if pending[0] is None else 3
-            pending[slot + 1] = key
-            pending[slot + 2] = value
-            pending[slot] = table
-            self.pending_count += 1
+        pending = self.pending
+        slot = 0 if pending[0] is None else 3
+        pending[slot + 1] = key
+        pending[slot + 2] = value
+        pending[slot] = table
+        self.pending_count += 1
 
     def adopt_pending(self) -> bool:
         """Move pending bookkeeping into its tables; whether none is left."""
