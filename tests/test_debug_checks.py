@@ -7,7 +7,7 @@ from typing import Iterator
 
 import pytest
 
-from compatheap import HEAP_ZERO_MEMORY
+from compatheap import HEAP_REALLOC_IN_PLACE_ONLY, HEAP_ZERO_MEMORY
 from compatheap.backends.emulated import EmulatedBackend
 from compatheap.backends.emulated._debug import QUARANTINE_BLOCKS
 from compatheap.backends.emulated._fixed import LARGEST_BLOCK
@@ -186,3 +186,43 @@ def test_write_after_free_caught_at_every_size(checked: EmulatedBackend, roomy_h
         assert not checked.HeapValidate(roomy_heap, 0, None), f"write at offset {offset} unseen"
         ctypes.memmove(block + offset, saved, 1)
     assert checked.HeapValidate(roomy_heap, 0, None)
+
+
+# -- the fills lie on the block's DWORD grid, as Windows lays them -----------------------------
+def test_grown_bytes_get_the_pattern_on_the_blocks_grid(checked: EmulatedBackend, heap: int) -> None:
+    """A block grown from 7 to 15 bytes reads 0xBAADF00D at offset 8: the DWORDs that
+    start at or after the old size, not a pattern shifted to start at 7."""
+    block = checked.HeapAlloc(heap, HEAP_ZERO_MEMORY, 7)
+    assert block
+    grown = checked.HeapReAlloc(heap, HEAP_REALLOC_IN_PLACE_ONLY, block, 15) or checked.HeapReAlloc(heap, 0, block, 15)
+    assert grown
+    assert ctypes.string_at(grown, 7) == bytes(7)
+    assert ctypes.string_at(grown + 8, 4) == FRESH
+    assert checked.HeapFree(heap, 0, grown)
+
+
+@pytest.mark.parametrize("size", [5, 6, 7])
+def test_new_bytes_pattern_leaves_a_partial_dword_alone(checked: EmulatedBackend, heap: int, size: int) -> None:
+    """Only whole DWORDs get the pattern: growing a 0-byte block in place, the bytes of
+    the trailing partial DWORD keep what they held (the old block's tail bytes)."""
+    block = checked.HeapAlloc(heap, 0, 0)
+    assert block
+    assert ctypes.string_at(block, 8) == TAIL
+    grown = checked.HeapReAlloc(heap, HEAP_REALLOC_IN_PLACE_ONLY, block, size)
+    assert grown == block
+    assert ctypes.string_at(block, 4) == FRESH
+    assert ctypes.string_at(block + 4, size - 4) == TAIL[: size - 4]
+    assert ctypes.string_at(block + size, 8) == TAIL
+    assert checked.HeapFree(heap, 0, block)
+
+
+def test_large_blocks_are_not_pattern_filled(checked: EmulatedBackend) -> None:
+    heap = checked.HeapCreate(0, 0, 0)
+    assert heap
+    block = checked.HeapAlloc(heap, 0, LARGE_THRESHOLD + 100)
+    assert block
+    assert ctypes.string_at(block, 64) == bytes(64)
+    grown = checked.HeapReAlloc(heap, 0, block, 2 * LARGE_THRESHOLD)
+    assert grown
+    assert ctypes.string_at(grown + LARGE_THRESHOLD + 100, 64) == bytes(64)
+    assert checked.HeapDestroy(heap)

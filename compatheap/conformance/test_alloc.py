@@ -102,6 +102,30 @@ def test_large_blocks_aligned_to_eight_pointers(k32: Any, heap: int) -> None:
     _free_all(k32, heap, blocks)
 
 
+@pytest.mark.parametrize("extra", [0, 1, 0x1234])
+def test_large_block_lies_past_its_regions_header(k32: Any, heap: int, extra: int) -> None:
+    """A large block starts 0x40 [0x20] bytes into a region of its own, so it is aligned
+    to 8 pointers but not to a page; the rest of its last page is its own and reads 0."""
+    size = 4 * UNIT + extra
+    block = k32.HeapAlloc(heap, 0, size)
+    assert block
+    try:
+        assert block % 0x1000 == 8 * PTR
+        end = block + size
+        rest = ((end + 0xFFF) & ~0xFFF) - end
+        assert _is_zero(end, rest)  # an off-by-one read past a large block never faults
+    finally:
+        assert k32.HeapFree(heap, 0, block)
+
+
+@pytest.mark.skipif(PTR != 4, reason="the request limit of a 32-bit process")
+@pytest.mark.parametrize("size", [0x7FFF0000, 0x80000000, SIZE_MAX])
+def test_requests_from_0x7fff0000_fail_in_32_bit_processes(k32: Any, heap: int, size: int) -> None:
+    k32.SetLastError(SENTINEL)
+    assert k32.HeapAlloc(heap, 0, size) is None
+    assert k32.GetLastError() == ERROR_NOT_ENOUGH_MEMORY
+
+
 @pytest.mark.parametrize("size", [1, 17, 0x1000, UNIT, 1 << 20])
 def test_zero_memory_flag_zeroes_new_blocks(k32: Any, heap: int, size: int) -> None:
     """HEAP_ZERO_MEMORY returns a block whose requested bytes all read 0."""
@@ -233,14 +257,16 @@ def test_fixed_heap_refuses_large_block_with_room_to_spare(k32: Any) -> None:
 
 
 def test_fixed_heap_holds_blocks_below_documented_limit(k32: Any) -> None:
-    """A block just under 0x7FFF8 bytes (the documented fixed-heap limit) is accepted."""
+    """A block just under 0x7FFF8 bytes (the documented fixed-heap limit) is accepted; a
+    32-bit process's fixed heap stops below its large-block threshold, at 0x7EFE8."""
     heap = k32.HeapCreate(0, 8 * 0x40000, 8 * 0x40000)
     assert heap
+    size = 0x7FFF0 if PTR == 8 else 0x7EFE8
     try:
-        block = k32.HeapAlloc(heap, HEAP_ZERO_MEMORY, 0x7FFF0)
+        block = k32.HeapAlloc(heap, HEAP_ZERO_MEMORY, size)
         assert block
-        assert k32.HeapSize(heap, 0, block) == 0x7FFF0
-        assert _is_zero(block, 0x7FFF0)
+        assert k32.HeapSize(heap, 0, block) == size
+        assert _is_zero(block, size)
         assert k32.HeapFree(heap, 0, block)
     finally:
         assert k32.HeapDestroy(heap)
