@@ -244,6 +244,15 @@ def heap_growth(api: Any, libc: RawLibc, scale: Scale) -> List[Figure]:
     for heap in walk_heaps.values():
         api.HeapDestroy(heap)
     per_entry = {n: walks[str(n)] / n for n in walk_heaps}
+
+    # The same at a million blocks, fewer rounds (each walk takes a second or two).
+    huge_heaps = {n: api.HeapCreate(0, 0, 0) for n in (scale.walk_small, scale.walk_huge)}
+    for n, heap in huge_heaps.items():
+        _fill(api, heap, n)
+    huge_walks = interleaved({str(n): _walker(api, heap) for n, heap in huge_heaps.items()}, scale.walk_rounds)
+    for heap in huge_heaps.values():
+        api.HeapDestroy(heap)
+    huge_entry = {n: huge_walks[str(n)] / n for n in huge_heaps}
     return [
         Figure(
             "5a",
@@ -265,6 +274,20 @@ def heap_growth(api: Any, libc: RawLibc, scale: Scale) -> List[Figure]:
             1.5,
             note="linear: the cost per entry stays flat",
             details={"ns_per_entry": {str(n): s * 1e9 for n, s in per_entry.items()}},
+        ),
+        Figure(
+            "5d",
+            f"HeapWalk per entry, {scale.walk_huge:,} / {scale.walk_small:,} blocks",
+            huge_entry[scale.walk_huge] / huge_entry[scale.walk_small],
+            1.5,
+            details={"ns_per_entry": {str(n): s * 1e9 for n, s in huge_entry.items()}},
+        ),
+        Figure(
+            "5e",
+            f"HeapWalk per entry at {scale.walk_huge:,} blocks",
+            huge_entry[scale.walk_huge] * 1e6,
+            2.0,
+            unit=" us",
         ),
     ]
 

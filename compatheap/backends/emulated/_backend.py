@@ -21,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import os
+import struct
 import threading
 import weakref
 from typing import Callable, ContextManager, Dict, Iterable, List, Optional, Tuple, Type, TypeVar
@@ -57,6 +58,12 @@ from ._native import NativeMemory, probe, system_memory
 _S = TypeVar("_S", bound=ctypes.Structure)
 _T = TypeVar("_T")
 _P_ENTRY = ctypes.POINTER(PROCESS_HEAP_ENTRY)
+#: PROCESS_HEAP_ENTRY's layout, its union read as the Region variant (a Block
+#: variant is all zeros there): packed and unpacked in one step each.
+_ENTRY = struct.Struct("@PIBBHIIPP")
+assert _ENTRY.size == ctypes.sizeof(PROCESS_HEAP_ENTRY)
+_NO_REGION = (0, 0, 0, 0)
+_ENTRY_BYTES = ctypes.c_char * _ENTRY.size
 _P_SUMMARY = ctypes.POINTER(HEAP_SUMMARY)
 _P_SIZE = ctypes.POINTER(ctypes.c_size_t)
 _DWORD_MAX = 0xFFFFFFFF
@@ -368,32 +375,31 @@ class EmulatedBackend(HeapBackend):
         address, room = buffer_arg(lpEntry, 2, _P_ENTRY)
         if heap is None:
             return self._false(ERROR_INVALID_HANDLE)
-        entry = self._out_struct(PROCESS_HEAP_ENTRY, address, room)
-        if entry is None:
+        # The caller's entry itself when its extent is known, else a copy.
+        fits = room is not None and address and room >= _ENTRY.size
+        view = _ENTRY_BYTES.from_address(address) if fits else None
+        held = bytes(view) if view is not None else self._read_out(address, room, _ENTRY.size)
+        if held is None:
             return self._false(ERROR_NOACCESS)
+        lp_data, _, _, _, w_flags, _, _, _, _ = _ENTRY.unpack(held)
         with heap.guard:
             if heap.holder is not None:
                 _wait_turn(heap)
             if not heap.alive:
                 return self._false(ERROR_INVALID_HANDLE)
             try:
-                found = heap.walk_next(entry.lpData or 0, entry.wFlags)
+                found = heap.walk_next(lp_data, w_flags)
             except MemoryError:
                 return self._false(ERROR_NOT_ENOUGH_MEMORY)
         if found is None:
             return self._false(ERROR_NO_MORE_ITEMS)
         lp_data, cb_data, overhead, region_index, w_flags, region = found
-        entry.lpData = lp_data
-        entry.cbData = cb_data & 0xFFFFFFFF
-        entry.cbOverhead = overhead
-        entry.iRegionIndex = region_index
-        entry.wFlags = w_flags
-        if region is not None:
-            entry.Region.dwCommittedSize, entry.Region.dwUnCommittedSize = region[0], region[1]
-            entry.Region.lpFirstBlock, entry.Region.lpLastBlock = region[2], region[3]
-        else:
-            ctypes.memset(ctypes.addressof(entry.Block), 0, ctypes.sizeof(entry.Block))
-        if room is None and not self._write_out(address, room, bytes(entry)):
+        # The whole entry in one write; a block entry's union part is zero.
+        committed, uncommitted, first, last = region if region is not None else _NO_REGION
+        fields = (lp_data, cb_data & 0xFFFFFFFF, overhead, region_index, w_flags, committed, uncommitted, first, last)
+        if view is not None:
+            _ENTRY.pack_into(view, 0, *fields)
+        elif not self._write_out(address, room, _ENTRY.pack(*fields)):
             return self._false(ERROR_NOACCESS)
         return 1
 
