@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Dict, FrozenSet, Mapping, Optional
 
@@ -38,7 +38,6 @@ class Settings:
     debug_source: str = "default"
     config_path: Optional[Path] = None
     config_exists: bool = False
-    raw: Mapping[str, Any] = field(default_factory=dict)
 
 
 def config_path(environ: Mapping[str, str] = os.environ) -> Path:
@@ -116,5 +115,4 @@ def load(environ: Mapping[str, str] = os.environ) -> Settings:
         debug_source=debug_source,
         config_path=path,
         config_exists=path.is_file(),
-        raw=raw,
     )

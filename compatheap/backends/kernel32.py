@@ -80,7 +80,6 @@ class Kernel32Backend(HeapBackend):
             func.restype = restype
             func.argtypes = argtypes
             funcs[fname] = func
-        self._funcs = funcs
         # Raw ctypes objects on the instance shadow the class's methods: no
         # Python frame between the caller and kernel32.
         for fname in _SIGNATURES:
