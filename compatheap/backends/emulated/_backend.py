@@ -23,6 +23,7 @@ import ctypes
 import os
 import struct
 import threading
+import time
 import weakref
 from typing import Callable, ContextManager, Dict, Iterable, List, Optional, Tuple, Type, TypeVar
 
@@ -66,7 +67,6 @@ _NO_REGION = (0, 0, 0, 0)
 _ENTRY_BYTES = ctypes.c_char * _ENTRY.size
 _P_SUMMARY = ctypes.POINTER(HEAP_SUMMARY)
 _P_SIZE = ctypes.POINTER(ctypes.c_size_t)
-_DWORD_MAX = 0xFFFFFFFF
 # The flags HeapCreate keeps (as kernel32 does); others are dropped.
 _CREATE_FLAGS = HEAP_GENERATE_EXCEPTIONS | HEAP_NO_SERIALIZE | HEAP_CREATE_ENABLE_EXECUTE
 #: What a call with HEAP_NO_SERIALIZE holds instead of the heap's lock.
@@ -76,6 +76,11 @@ NO_LOCK: ContextManager[None] = contextlib.nullcontext()
 FALLBACK_VARIANT = "emulated-fallback"
 
 _get_ident = threading.get_ident
+
+
+# Flags are only ever tested bit by bit below bit 32, where an int wider
+# than a DWORD (or a negative one) answers as its wrapped value would: a plain
+# int needs no conversion. Sizes and pointers do, and are checked inline.
 
 
 class _LastError(threading.local):
@@ -247,7 +252,7 @@ class EmulatedBackend(HeapBackend):
         heap = self._heaps.get(hHeap) if type(hHeap) is int else None
         if heap is None:
             heap = self._heap(hHeap)
-        flags = dwFlags if type(dwFlags) is int and 0 <= dwFlags <= _DWORD_MAX else dword_arg(dwFlags, 2)
+        flags = dwFlags if type(dwFlags) is int else dword_arg(dwFlags, 2)
         size = dwBytes if type(dwBytes) is int and 0 <= dwBytes <= SIZE_MAX else size_arg(dwBytes, 3)
         if heap is None:
             return self._fail(ERROR_INVALID_HANDLE)
@@ -263,7 +268,7 @@ class EmulatedBackend(HeapBackend):
         heap = self._heaps.get(hHeap) if type(hHeap) is int else None
         if heap is None:
             heap = self._heap(hHeap)
-        flags = dwFlags if type(dwFlags) is int and 0 <= dwFlags <= _DWORD_MAX else dword_arg(dwFlags, 2)
+        flags = dwFlags if type(dwFlags) is int else dword_arg(dwFlags, 2)
         address = lpMem if type(lpMem) is int and 0 < lpMem <= SIZE_MAX else pointer_arg(lpMem, 3)
         size = dwBytes if type(dwBytes) is int and 0 <= dwBytes <= SIZE_MAX else size_arg(dwBytes, 4)
         if heap is None:
@@ -282,7 +287,7 @@ class EmulatedBackend(HeapBackend):
         heap = self._heaps.get(hHeap) if type(hHeap) is int else None
         if heap is None:
             heap = self._heap(hHeap)
-        flags = dwFlags if type(dwFlags) is int and 0 <= dwFlags <= _DWORD_MAX else dword_arg(dwFlags, 2)
+        flags = dwFlags if type(dwFlags) is int else dword_arg(dwFlags, 2)
         address = lpMem if type(lpMem) is int and 0 < lpMem <= SIZE_MAX else pointer_arg(lpMem, 3)
         if not address:
             return 1  # Freeing NULL succeeds, whatever the handle.
@@ -559,20 +564,21 @@ class EmulatedBackend(HeapBackend):
 # (each heap's lock is held only for one call), and the child gets fresh locks.
 # A HeapLock hold of a thread that does not exist in the child ends there.
 _LIVE: "weakref.WeakSet[EmulatedBackend]" = weakref.WeakSet()
-_held_for_fork: List[ContextManager[bool]] = []
-
-
-def _fork_locks() -> List[ContextManager[bool]]:
-    locks: List[ContextManager[bool]] = []
-    for backend in list(_LIVE):
-        locks.extend(heap.lock for heap in list(backend._heaps.values()))
-    return locks
+#: How long fork waits, in all, for heap calls under way to finish. A call
+#: does not take long; the bound only matters if a thread inside a call waits
+#: for a heap the forking thread has already taken (a finaliser's call into
+#: another heap): that heap is then as the call left it in the child.
+FORK_WAIT = 2.0
+_held_for_fork: List["threading.RLock"] = []
 
 
 def _before_fork() -> None:
-    for lock in _fork_locks():
-        lock.__enter__()
-        _held_for_fork.append(lock)
+    deadline = time.monotonic() + FORK_WAIT
+    for backend in list(_LIVE):
+        for heap in list(backend._heaps.values()):
+            lock = heap.lock
+            if lock.acquire(timeout=max(0.0, deadline - time.monotonic())):
+                _held_for_fork.append(lock)
     for backend in list(_LIVE):
         backend._registry_lock.acquire()
 
@@ -581,7 +587,7 @@ def _after_fork_in_parent() -> None:
     for backend in list(_LIVE):
         backend._registry_lock.release()
     while _held_for_fork:
-        _held_for_fork.pop().__exit__(None, None, None)
+        _held_for_fork.pop().release()
 
 
 def _after_fork_in_child() -> None:
