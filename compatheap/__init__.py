@@ -50,9 +50,9 @@ HeapSetInformation = backend.HeapSetInformation
 GetLastError = backend.GetLastError
 SetLastError = backend.SetLastError
 
-from . import kernel32  # noqa: E402 - needs the functions above
-from .block import Block  # noqa: E402
+from .block import Block, TypedView  # noqa: E402
 from .heap import Heap, HeapEntry, HeapUsage  # noqa: E402
+from .kernel32 import kernel32  # noqa: E402 - a WinDLL("kernel32"); needs the functions above
 from .legacy import install, uninstall  # noqa: E402
 
 __all__ = [
@@ -71,6 +71,7 @@ __all__ = [
     "HeapUsage",
     "InvalidatedError",
     "PROCESS_HEAP_ENTRY",
+    "TypedView",
     "backend",
     "backend_reason",
     "backends",

@@ -25,16 +25,12 @@ def _info(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from . import legacy
+    from ._launch import run_program
 
     if args.module is None and not args.argv:
         print("compatheap run: error: give a script (or -m MODULE) to run", file=sys.stderr)
         return 2
-    if args.module is not None:
-        legacy.run(args.module, args.argv, module=True)
-    else:
-        legacy.run(args.argv[0], args.argv[1:])
-    return 0
+    return run_program(args.module, args.argv, llp64=not args.lp64, check_win64=args.check_win64)
 
 
 def _bench(args: argparse.Namespace) -> int:
@@ -75,6 +71,14 @@ def build_parser() -> argparse.ArgumentParser:
         "script runs with the real ctypes.",
     )
     run.add_argument("-m", dest="module", metavar="MODULE", help="run a module, as python -m does")
+    run.add_argument(
+        "--check-win64",
+        action="store_true",
+        help="also report each call site where the program would break on 64-bit Windows",
+    )
+    run.add_argument(
+        "--lp64", action="store_true", help="keep this platform's 8-byte c_long/c_ulong in the script's own modules"
+    )
     run.add_argument("argv", nargs=argparse.REMAINDER, metavar="SCRIPT [ARGS]", help="the script and its arguments")
     run.set_defaults(func=_run)
     bench = sub.add_parser(

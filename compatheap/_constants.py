@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ctypes
+import enum
 
 # HeapCreate / HeapAlloc / HeapReAlloc flags.
 HEAP_NO_SERIALIZE = 0x00000001
@@ -16,6 +17,42 @@ HEAP_DISABLE_COALESCE_ON_FREE = 0x00000080
 HEAP_CREATE_ALIGN_16 = 0x00010000
 HEAP_CREATE_ENABLE_TRACING = 0x00020000
 HEAP_CREATE_ENABLE_EXECUTE = 0x00040000
+
+
+class HeapFlags(enum.IntFlag):
+    """Every ``HEAP_*`` flag as one ``IntFlag`` (members keep their Win32 names).
+
+    Accepted wherever a flags ``int`` is, e.g.
+    ``HeapAlloc(heap, HeapFlags.HEAP_ZERO_MEMORY, 16)``; the plain ``HEAP_*``
+    constants stay ``int`` so existing code sees no change.
+    """
+
+    HEAP_NO_SERIALIZE = HEAP_NO_SERIALIZE
+    HEAP_GROWABLE = HEAP_GROWABLE
+    HEAP_GENERATE_EXCEPTIONS = HEAP_GENERATE_EXCEPTIONS
+    HEAP_ZERO_MEMORY = HEAP_ZERO_MEMORY
+    HEAP_REALLOC_IN_PLACE_ONLY = HEAP_REALLOC_IN_PLACE_ONLY
+    HEAP_TAIL_CHECKING_ENABLED = HEAP_TAIL_CHECKING_ENABLED
+    HEAP_FREE_CHECKING_ENABLED = HEAP_FREE_CHECKING_ENABLED
+    HEAP_DISABLE_COALESCE_ON_FREE = HEAP_DISABLE_COALESCE_ON_FREE
+    HEAP_CREATE_ALIGN_16 = HEAP_CREATE_ALIGN_16
+    HEAP_CREATE_ENABLE_TRACING = HEAP_CREATE_ENABLE_TRACING
+    HEAP_CREATE_ENABLE_EXECUTE = HEAP_CREATE_ENABLE_EXECUTE
+
+
+def describe_flags(value: int) -> str:
+    """``"HEAP_ZERO_MEMORY|HEAP_REALLOC_IN_PLACE_ONLY"`` for a flags value; ``"0"`` for none.
+
+    Bits no ``HEAP_*`` flag names are added in hex. Spelt out here because
+    ``str()`` of an ``IntFlag`` differs between Python versions.
+    """
+    value = int(value) & 0xFFFFFFFF
+    names = [flag.name or "" for flag in HeapFlags if value & flag]
+    unknown = value & ~sum(HeapFlags)
+    if unknown:
+        names.append(f"{unknown:#x}")
+    return "|".join(names) if names else "0"
+
 
 # PROCESS_HEAP_ENTRY.wFlags
 PROCESS_HEAP_REGION = 0x0001
@@ -51,6 +88,7 @@ SIZE_MAX = (1 << (8 * ctypes.sizeof(ctypes.c_size_t))) - 1
 HEAP_SIZE_FAILURE = SIZE_MAX
 
 __all__ = [
+    "HeapFlags",
     "HEAP_NO_SERIALIZE",
     "HEAP_GROWABLE",
     "HEAP_GENERATE_EXCEPTIONS",

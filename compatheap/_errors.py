@@ -18,8 +18,12 @@ class HeapException(OSError):
 
     Windows raises a structured exception instead of returning NULL; this is
     its Python form. ``status`` is the NTSTATUS code (``STATUS_NO_MEMORY`` for
-    an allocation that could not be satisfied).
+    an allocation that could not be satisfied); ``winerror`` is the same code as
+    a signed 32-bit int (-1073741801) and ``errno`` is ``EINVAL``, as in the
+    ``OSError`` Windows CPython's ctypes raises for the structured exception.
     """
+
+    winerror: int
 
     def __init__(self, status: int, function: str, nbytes: Optional[int] = None) -> None:
         status &= 0xFFFFFFFF
@@ -29,6 +33,8 @@ class HeapException(OSError):
             what += f" asking for {nbytes} bytes"
         super().__init__(what)
         self.status = status
+        self.winerror = status - (1 << 32) if status & 0x80000000 else status
+        self.errno = errno.EINVAL  # what Windows CPython maps that winerror to
         self.function = function
         self.nbytes = nbytes
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import NoReturn, Sequence
+from typing import Any, List, NoReturn, Optional, Sequence
 
 EXIT_STARTUP = 2
 
@@ -52,3 +52,37 @@ def fail(error: Exception) -> NoReturn:
     message = " ".join(str(error).split())
     print(f"compatheap: error: {message}", file=sys.stderr)
     raise SystemExit(EXIT_STARTUP)
+
+
+def _own_traceback(tb: Any) -> Any:
+    # The program's traceback starts at its own first frame: compatheap's and
+    # runpy's frames above it are how it was started, not where it failed.
+    package = os.path.dirname(os.path.abspath(__file__)) + os.sep
+    while tb is not None and tb.tb_next is not None:
+        filename = os.path.abspath(tb.tb_frame.f_code.co_filename)
+        if not (filename.startswith(package) or "runpy" in os.path.basename(filename)):
+            break
+        tb = tb.tb_next
+    return tb
+
+
+def run_program(module: Optional[str], argv: List[str], llp64: bool = True, check_win64: bool = False) -> int:
+    """``compatheap run``: the exit status ``python script.py`` would give."""
+    from . import legacy
+
+    if module is None and not os.path.isfile(argv[0]):
+        path = os.path.abspath(argv[0])
+        print(f"compatheap run: can't open file {path!r}: [Errno 2] No such file or directory", file=sys.stderr)
+        return 2
+    try:
+        if module is not None:
+            findings = legacy.run(module, argv, module=True, llp64=llp64, check_win64=check_win64)
+        else:
+            findings = legacy.run(argv[0], argv[1:], llp64=llp64, check_win64=check_win64)
+    except SystemExit:
+        raise
+    except BaseException as exc:  # noqa: B036 - printed as Python prints an uncaught exception
+        trimmed = _own_traceback(exc.__traceback__)
+        sys.excepthook(type(exc), exc.with_traceback(trimmed), trimmed)
+        return 130 if isinstance(exc, KeyboardInterrupt) else 1
+    return 1 if findings else 0

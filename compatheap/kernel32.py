@@ -1,57 +1,25 @@
-"""A stand-in for ``ctypes.windll.kernel32`` that holds the heap API.
+"""``from compatheap import kernel32``: a ``ctypes.WinDLL("kernel32")`` on every OS.
 
-``from compatheap import kernel32`` then ``kernel32.HeapAlloc(...)``: the same
-functions as the ``compatheap`` package, on the active backend.
+On Windows it is a ``WinDLL("kernel32")`` of its own (the real kernel32, with
+function objects nobody else holds). Elsewhere it is a legacy DLL whose heap
+functions run on compatheap's active backend with ctypes' own rules for
+``argtypes``, ``restype`` and ``errcheck``; the other exported names bind and
+raise :class:`compatheap.legacy.NotEmulatedError` when called. Setting
+attributes on its functions never changes compatheap's own API.
 """
 
 from __future__ import annotations
 
+import ctypes
+import sys
 from typing import Any
 
-from . import (
-    GetLastError,
-    GetProcessHeap,
-    GetProcessHeaps,
-    HeapAlloc,
-    HeapCompact,
-    HeapCreate,
-    HeapDestroy,
-    HeapFree,
-    HeapLock,
-    HeapQueryInformation,
-    HeapReAlloc,
-    HeapSetInformation,
-    HeapSize,
-    HeapSummary,
-    HeapUnlock,
-    HeapValidate,
-    HeapWalk,
-    SetLastError,
-)
+__all__ = ["kernel32"]
 
-__all__ = [
-    "GetLastError",
-    "GetProcessHeap",
-    "GetProcessHeaps",
-    "HeapAlloc",
-    "HeapCompact",
-    "HeapCreate",
-    "HeapDestroy",
-    "HeapFree",
-    "HeapLock",
-    "HeapQueryInformation",
-    "HeapReAlloc",
-    "HeapSetInformation",
-    "HeapSize",
-    "HeapSummary",
-    "HeapUnlock",
-    "HeapValidate",
-    "HeapWalk",
-    "SetLastError",
-]
+kernel32: Any
+if sys.platform == "win32":
+    kernel32 = getattr(ctypes, "WinDLL")("kernel32")  # noqa: B009 - Windows-only name
+else:
+    from .legacy import legacy_kernel32
 
-
-def __getattr__(name: str) -> Any:
-    raise AttributeError(
-        f"compatheap.kernel32 has no {name!r}: only the kernel32 heap API ({', '.join(__all__)}) is provided"
-    )
+    kernel32 = legacy_kernel32()

@@ -45,6 +45,7 @@ ACCESSES: List[Callable[[Any], Any]] = [
     lambda b: b.__setitem__(slice(0, 2), b"zz"),
     lambda b: b.address,
     lambda b: b.view(),
+    lambda b: b.as_ctypes(ctypes.c_uint8 * 4),
 ]
 
 

@@ -92,6 +92,15 @@ def _child_uses(k32: EmulatedBackend, heap: int) -> None:
         os._exit(0 if ok else 1)
 
 
+def _fork_and_check(k32: EmulatedBackend, heap: int, times: int = 1) -> None:
+    """Fork ``times`` times; each child must use ``heap`` (see _child_uses) and exit 0."""
+    for _ in range(times):
+        pid = os.fork()
+        if pid == 0:
+            _child_uses(k32, heap)
+        assert _wait_child(pid) == 0
+
+
 def _wait_child(pid: int, seconds: float = 20.0) -> int:
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
@@ -125,10 +134,7 @@ def test_fork_while_another_thread_holds_heap_lock() -> None:
     thread.start()
     try:
         assert locked.wait(10)
-        pid = os.fork()
-        if pid == 0:
-            _child_uses(k32, heap)
-        assert _wait_child(pid) == 0
+        _fork_and_check(k32, heap)
     finally:
         release.set()
         thread.join()
@@ -153,11 +159,7 @@ def test_fork_while_other_threads_are_inside_heap_calls() -> None:
     for thread in threads:
         thread.start()
     try:
-        for _ in range(10):
-            pid = os.fork()
-            if pid == 0:
-                _child_uses(k32, heap)
-            assert _wait_child(pid) == 0
+        _fork_and_check(k32, heap, 10)
     finally:
         stop.set()
         for thread in threads:

@@ -156,6 +156,10 @@ def collect(scale: Scale, only: Optional[str] = None, wine: bool = False, plot: 
         figures += [_figure_from(f) for f in wine_data["figures"]]
     else:
         figures += _kernel32_figures(scale, wanted)
+    if wanted is None or "L" in wanted:
+        from . import _legacy
+
+        figures += _legacy.figures(scale)
     if wanted is None or "8" in wanted:
         if on_kernel32:
             from . import _kernel32

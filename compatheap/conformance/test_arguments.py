@@ -425,34 +425,63 @@ def test_result_types(k32: Any, heap: int) -> None:
 # -- the kernel32 stand-in ----------------------------------------------------
 
 
-def test_kernel32_module_exposes_the_same_functions() -> None:
-    """``from compatheap import kernel32`` carries every function, the very same objects."""
+def test_kernel32_is_a_windll_of_its_own() -> None:
+    """``from compatheap import kernel32`` is a ``WinDLL("kernel32")``: every heap
+    function, as function objects of its own, cached per attribute."""
     from compatheap import kernel32
 
+    k: Any = kernel32
     for name in compatheap.backends.FUNCTIONS:
-        assert getattr(kernel32, name) is getattr(compatheap, name), name
-        assert getattr(kernel32, name) == getattr(compatheap.backend, name), name
-    assert sorted(kernel32.__all__) == sorted(compatheap.backends.FUNCTIONS)
+        func = getattr(k, name)
+        assert func is getattr(k, name), name  # cached: settings stay
+        assert func is not getattr(compatheap, name), name  # never compatheap's own
+        assert func.restype is ctypes.c_int and func.argtypes is None and func.errcheck is None, name
 
 
-def test_kernel32_module_refuses_other_names() -> None:
-    """Names kernel32.dll has but the heap API lacks raise AttributeError."""
+def test_kernel32_names_are_windows_names() -> None:
+    """Exported names bind, names kernel32.dll lacks raise AttributeError."""
     from compatheap import kernel32
 
-    with pytest.raises(AttributeError):
-        kernel32.VirtualAlloc  # noqa: B018 - the lookup is the test
+    k: Any = kernel32
+    assert callable(k.VirtualAlloc) and callable(k.CreateFileW)
+    with pytest.raises(AttributeError, match="function 'HeapAllocate' not found"):
+        k.HeapAllocate  # noqa: B018 - the lookup is the test
 
 
-def test_kernel32_module_is_a_working_drop_in() -> None:
+def test_kernel32_attributes_never_change_compatheap() -> None:
+    """An old line such as ``kernel32.HeapSize.restype = c_uint16`` stays on that object."""
+    from compatheap import kernel32
+
+    k: Any = kernel32
+    heap = compatheap.HeapCreate(0, 0, 0)
+    saved = k.HeapSize.restype, k.HeapSize.argtypes
+    try:
+        block = compatheap.HeapAlloc(heap, 0, 70000)
+        k.HeapSize.argtypes = [ctypes.c_void_p, ctypes.c_uint32, ctypes.c_void_p]
+        k.HeapSize.restype = ctypes.c_uint16
+        assert k.HeapSize(heap, 0, block) == 70000 & 0xFFFF
+        assert compatheap.HeapSize(heap, 0, block) == 70000
+    finally:
+        k.HeapSize.restype, k.HeapSize.argtypes = saved
+        compatheap.HeapDestroy(heap)
+
+
+def test_kernel32_is_a_working_drop_in() -> None:
     """The usual windll.kernel32 code runs unchanged against compatheap.kernel32."""
     from compatheap import kernel32
 
-    heap = kernel32.GetProcessHeap()
-    block = kernel32.HeapAlloc(heap, HEAP_ZERO_MEMORY, 32)
+    k: Any = ctypes.WinDLL("kernel32") if hasattr(ctypes, "WinDLL") else type(kernel32)("kernel32")
+    vp, dword, size_t = ctypes.c_void_p, ctypes.c_uint32, ctypes.c_size_t
+    k.GetProcessHeap.restype = vp
+    k.HeapAlloc.restype, k.HeapAlloc.argtypes = vp, [vp, dword, size_t]
+    k.HeapSize.restype, k.HeapSize.argtypes = size_t, [vp, dword, vp]
+    k.HeapFree.argtypes = [vp, dword, vp]
+    heap = k.GetProcessHeap()
+    block = k.HeapAlloc(heap, HEAP_ZERO_MEMORY, 32)
     assert block
     assert read(block, 32) == bytes(32)
-    assert kernel32.HeapSize(heap, 0, block) == 32
-    assert kernel32.HeapFree(heap, 0, block)
-    kernel32.SetLastError(SENTINEL)
-    assert kernel32.HeapAlloc(heap, 0, -1) is None
-    assert kernel32.GetLastError() == ERROR_NOT_ENOUGH_MEMORY
+    assert k.HeapSize(heap, 0, block) == 32
+    assert k.HeapFree(heap, 0, block)
+    k.SetLastError(SENTINEL)
+    assert k.HeapAlloc(heap, 0, -1) is None
+    assert k.GetLastError() == ERROR_NOT_ENOUGH_MEMORY

@@ -390,3 +390,178 @@ def test_blocks_behave_like_bytearrays(k32: Any, ops: List[Any]) -> None:
                 assert bytes(block) == bytes(model[id(block)])
         assert sorted(b.address for b in heap.blocks()) == sorted(b.address for b in live)
         assert heap.validate()
+
+
+# -- sizes, flags and typed access ---------------------------------------------------
+
+
+@pytest.mark.parametrize("past", [1, 16], ids=["SIZE_MAX+1", "SIZE_MAX+17"])
+def test_sizes_past_size_max_are_refused(k32: Any, past: int) -> None:
+    """2**64 (+16) on 64-bit, 2**32 (+16) on 32-bit: refused, not wrapped to a small size."""
+    too_large = compatheap.SIZE_MAX + past
+    with Heap(backend=k32) as heap:
+        block = heap.alloc(8)
+        block[:] = pattern(8)
+        with pytest.raises(OverflowError, match="size"):
+            heap.alloc(too_large)
+        with pytest.raises(OverflowError, match="size"):
+            heap.realloc(block, too_large)
+        assert heap.blocks() == [block] and bytes(block) == pattern(8) and heap.size(block) == 8
+
+
+def test_heap_flags_has_every_heap_constant() -> None:
+    names = [name for name in compatheap._constants.__all__ if name.startswith("HEAP_") and name != "HEAP_SIZE_FAILURE"]
+    assert sorted(flag.name or "" for flag in compatheap.HeapFlags) == sorted(names)
+    for name in names:
+        assert compatheap.HeapFlags[name] == getattr(compatheap, name)
+
+
+def test_heap_flags_work_wherever_a_flags_int_does(k32: Any) -> None:
+    flags = compatheap.HeapFlags
+    heap = k32.HeapCreate(flags.HEAP_GROWABLE, 0, 0)
+    assert heap
+    try:
+        block = k32.HeapAlloc(heap, flags.HEAP_ZERO_MEMORY, 64)
+        assert block and ctypes.string_at(block, 64) == bytes(64)
+        same = k32.HeapReAlloc(heap, flags.HEAP_REALLOC_IN_PLACE_ONLY | flags.HEAP_ZERO_MEMORY, block, 32)
+        assert same == block
+        assert k32.HeapSize(heap, flags(0), block) == 32
+        assert k32.HeapValidate(heap, flags(0), block)
+        assert not k32.HeapReAlloc(heap, flags.HEAP_REALLOC_IN_PLACE_ONLY, block, NO_MEMORY)
+        assert k32.GetLastError() == compatheap.ERROR_NOT_ENOUGH_MEMORY
+        assert k32.HeapFree(heap, flags(0), block)
+    finally:
+        assert k32.HeapDestroy(heap)
+
+
+def test_errors_name_the_flags(k32: Any) -> None:
+    with Heap(backend=k32) as heap:
+        block = heap.alloc(8)
+        with pytest.raises(HeapError, match=r"HeapReAlloc\(0x[0-9a-f]+, HEAP_ZERO_MEMORY\|HEAP_REALLOC_IN_PLACE_ONLY"):
+            heap.realloc(block, NO_MEMORY, zero=True, in_place=True)
+
+
+class Point(ctypes.Structure):
+    _fields_ = [("x", ctypes.c_int32), ("y", ctypes.c_int32)]
+
+
+class Shape(ctypes.Structure):
+    _fields_ = [
+        ("kind", ctypes.c_uint8),
+        ("flags", ctypes.c_uint8, 3),
+        ("origin", Point),
+        ("corners", Point * 3),
+        ("name", ctypes.c_char * 8),
+        ("next", ctypes.c_void_p),
+        ("link", ctypes.POINTER(Point)),
+    ]
+
+
+def test_new_gives_a_zeroed_typed_value(k32: Any) -> None:
+    with Heap(backend=k32) as heap:
+        block, shape = heap.new(Shape)
+        assert len(block) == ctypes.sizeof(Shape) and heap.blocks() == [block]
+        assert bytes(block) == bytes(ctypes.sizeof(Shape))
+        assert shape.kind == 0 and shape.origin.x == 0 and shape.name == b"" and shape.next is None
+        assert not shape.link
+        assert shape.block is block and shape.ctype is Shape
+
+
+def test_typed_fields_read_and_write_the_block(k32: Any) -> None:
+    with Heap(backend=k32) as heap:
+        block, shape = heap.new(Shape)
+        shape.kind = 7
+        shape.flags = 5
+        shape.origin.x = -3
+        shape.origin = Point(10, 20)
+        shape.corners[1] = Point(4, 5)
+        shape.corners[2].y = 9
+        shape.name = b"square"
+        copy = shape.copy()
+        assert isinstance(copy, Shape) and copy.origin.y == 20 and copy.corners[1].x == 4
+        assert (shape.kind, shape.flags, shape.name) == (7, 5, b"square")
+        assert [(p.x, p.y) for p in shape.corners] == [(0, 0), (4, 5), (0, 9)]
+        assert [(p.x, p.y) for p in shape.corners[1:]] == [(4, 5), (0, 9)]
+        assert len(shape.corners) == 3
+        assert bytes(shape) == bytes(block)[: ctypes.sizeof(Shape)]
+        assert block[0] == 7  # the typed view is the block's memory
+        shape.origin = shape.corners[1]  # a view assigned to a field is copied
+        assert (shape.origin.x, shape.origin.y) == (4, 5)
+        with pytest.raises(AttributeError):
+            shape.missing  # noqa: B018
+        with pytest.raises(AttributeError):
+            shape.missing = 1
+        copy.kind = 99  # the copy is independent
+        assert shape.kind == 7
+
+
+def test_typed_arrays(k32: Any) -> None:
+    with Heap(backend=k32) as heap:
+        block, numbers = heap.new(ctypes.c_uint32 * 6, zero=False)
+        numbers[:] = [1, 2, 3, 4, 5, 6]
+        numbers[-1] = 60
+        assert list(numbers) == [1, 2, 3, 4, 5, 60] and numbers[1:3] == [2, 3] and len(numbers) == 6
+        with pytest.raises(IndexError):
+            numbers[6]  # noqa: B018
+        with pytest.raises(IndexError):
+            numbers[6] = 1
+        with pytest.raises(AttributeError):
+            numbers.value  # noqa: B018
+        assert bytes(block)[:4] == (1).to_bytes(4, sys.byteorder)
+
+
+def test_a_pointer_field_comes_back_as_a_copy(k32: Any) -> None:
+    with Heap(backend=k32) as heap:
+        target = Point(1, 2)
+        block, shape = heap.new(Shape)
+        shape.link = ctypes.pointer(target)
+        link = shape.link
+        heap.free(block)
+        assert link.contents.y == 2  # the pointer value was copied out; the block is gone
+
+
+def test_as_ctypes_checks_type_and_size(k32: Any) -> None:
+    with Heap(backend=k32) as heap:
+        block = heap.alloc(ctypes.sizeof(Point) + 4)
+        point = block.as_ctypes(Point)
+        point.y = 3
+        assert block.as_ctypes(ctypes.c_int32 * 3)[1] == 3
+        with pytest.raises(ValueError, match="Shape"):
+            block.as_ctypes(Shape)
+        for wrong in (ctypes.c_int, int, Point(), "Point"):
+            with pytest.raises(TypeError):
+                block.as_ctypes(wrong)  # type: ignore[arg-type,type-var]
+            with pytest.raises(TypeError):
+                heap.new(wrong)  # type: ignore[arg-type,type-var]
+        assert heap.blocks() == [block]
+
+
+@pytest.mark.parametrize("end", ["free", "realloc", "destroy"])
+def test_typed_views_die_with_the_block(k32: Any, end: str) -> None:
+    heap = Heap(backend=k32)
+    block, shape = heap.new(Shape)
+    origin, corners = shape.origin, shape.corners
+    if end == "free":
+        heap.free(block)
+    elif end == "realloc":
+        heap.realloc(block, 4)
+    else:
+        heap.destroy()
+    uses: List[Callable[[], Any]] = [
+        lambda: shape.kind,
+        lambda: setattr(shape, "kind", 1),
+        lambda: origin.x,
+        lambda: setattr(origin, "y", 1),
+        lambda: corners[0],
+        lambda: corners.__setitem__(0, Point()),
+        shape.copy,
+        lambda: bytes(shape),
+        lambda: block.as_ctypes(Point),
+    ]
+    for use in uses:
+        with pytest.raises(InvalidatedError):
+            use()
+    assert "dead" in repr(shape)
+    if not heap.destroyed:
+        assert heap.validate()
+        heap.destroy()

@@ -1,12 +1,13 @@
-"""Run Windows ctypes heap code unchanged: ``ctypes.windll.kernel32`` on POSIX.
+"""Run Windows ctypes heap code unchanged: ``ctypes.windll.kernel32`` on every OS.
 
-``compatheap.install()`` (or ``python -m compatheap run script.py``) gives
-``ctypes`` what Windows code expects: ``windll``, ``WinDLL``, ``get_last_error``,
-``set_last_error``, ``GetLastError``, ``WinError`` and ``FormatError``, with
-``windll.kernel32`` holding compatheap's heap functions, and makes
-``ctypes.wintypes`` use Windows' 4-byte ``DWORD``/``LONG``/``ULONG``/``BOOL``.
-``compatheap.uninstall()`` undoes it. On Windows both do nothing: ctypes there
-is the real thing.
+``compatheap.install()`` gives ``ctypes`` the names Windows code imports:
+``WinDLL``/``windll``, ``OleDLL``/``oledll``, ``WINFUNCTYPE``, ``HRESULT``,
+``WinError``, ``FormatError``, ``GetLastError``, ``get_last_error`` and
+``set_last_error``, and makes ``CDLL``/``PyDLL``/``cdll`` load ``kernel32``
+and ``ntdll`` (any spelling) as legacy DLLs whose heap functions are
+compatheap's. ``python -m compatheap run script.py`` does that and, for the
+script's own modules, makes ``c_long``/``c_ulong`` 4 bytes as on Windows.
+On Windows both leave ctypes alone: there it is the real thing.
 """
 
 from __future__ import annotations
@@ -18,17 +19,26 @@ import sys
 import threading
 from typing import Any, Dict, List, Optional
 
-from .._errors import describe_win32_error
-from . import _wintypes
-from ._dll import LibraryLoader, make_windll_class
+from . import _check, _llp64
+from ._dll import ACTIVE, LegacyDLL, WinDLL, legacy_class
+from ._function import LayoutError, LegacyFunction, NotEmulatedError
 
-__all__ = ["install", "installed", "run", "uninstall"]
+__all__ = [
+    "LayoutError",
+    "LegacyDLL",
+    "LegacyFunction",
+    "NotEmulatedError",
+    "install",
+    "installed",
+    "legacy_kernel32",
+    "run",
+    "uninstall",
+]
 
 _MISSING = object()
 _lock = threading.Lock()
 #: What install() replaced: attribute name -> previous value (or _MISSING).
 _saved: Dict[str, Any] = {}
-_saved_wintypes: Any = _MISSING
 
 
 def _is_windows() -> bool:
@@ -40,71 +50,36 @@ def installed() -> bool:
     return bool(_saved)
 
 
-def _names(backend: Any) -> Dict[str, Any]:
-    windll_class = make_windll_class(backend)
-
-    def get_last_error() -> int:
-        return int(backend.GetLastError())
-
-    def set_last_error(value: int) -> int:
-        old = int(backend.GetLastError())
-        backend.SetLastError(value)
-        return old
-
-    def FormatError(code: Optional[int] = None) -> str:
-        return describe_win32_error(int(backend.GetLastError()) if code is None else int(code))
-
-    def WinError(code: Optional[int] = None, descr: Optional[str] = None) -> OSError:
-        if code is None:
-            code = int(backend.GetLastError())
-        if descr is None:
-            descr = FormatError(code)
-        error = OSError(None, descr)
-        setattr(error, "winerror", code)  # noqa: B010 - an attribute only Windows' OSError declares
-        return error
-
-    return {
-        "WinDLL": windll_class,
-        "windll": LibraryLoader(windll_class),
-        "get_last_error": get_last_error,
-        "set_last_error": set_last_error,
-        "GetLastError": get_last_error,
-        "FormatError": FormatError,
-        "WinError": WinError,
-    }
+def legacy_kernel32(backend: Any = None) -> Any:
+    """A new ``WinDLL("kernel32")`` whose heap functions are ``backend``'s (default: the active one)."""
+    base = legacy_class(WinDLL)
+    fixed = ACTIVE if backend is None else backend
+    cls = type(base.__name__, (base,), {"_backend": fixed, "__module__": base.__module__})
+    return cls("kernel32")
 
 
 def install(backend: Any = None) -> bool:
-    """Make ``ctypes.windll.kernel32`` (and friends) compatheap's heap API.
+    """Give ``ctypes`` Windows' names, with ``kernel32`` holding compatheap's heap API.
 
     Returns whether anything was installed: False on Windows, where ctypes is
-    left alone, and when already installed. ``backend`` defaults to the active
-    one. Only names ``ctypes`` lacks are added.
+    left alone, and when already installed. ``backend`` defaults to the active one.
     """
-    global _saved_wintypes
     if _is_windows():
         return False
-    if backend is None:
-        from .. import backend as active
+    from ._names import names
 
-        backend = active
     with _lock:
         if _saved:
             return False
-        for name, value in _names(backend).items():
+        LegacyDLL._backend = backend
+        for name, value in names().items():
             _saved[name] = getattr(ctypes, name, _MISSING)
             setattr(ctypes, name, value)
-        if _wintypes.needs_fixing():
-            _saved_wintypes = sys.modules.get("ctypes.wintypes", _MISSING)
-            module = _wintypes.build()
-            sys.modules["ctypes.wintypes"] = module
-            setattr(ctypes, "wintypes", module)  # noqa: B010
     return True
 
 
 def uninstall() -> bool:
     """Undo :func:`install`; returns whether there was anything to undo."""
-    global _saved_wintypes
     with _lock:
         if not _saved:
             return False
@@ -114,28 +89,38 @@ def uninstall() -> bool:
             else:
                 setattr(ctypes, name, value)
         _saved.clear()
-        if _saved_wintypes is not _MISSING:
-            sys.modules["ctypes.wintypes"] = _saved_wintypes
-            setattr(ctypes, "wintypes", _saved_wintypes)  # noqa: B010
-        elif "ctypes.wintypes" in sys.modules:
-            del sys.modules["ctypes.wintypes"]
-            if hasattr(ctypes, "wintypes"):
-                delattr(ctypes, "wintypes")
-        _saved_wintypes = _MISSING
+        LegacyDLL._backend = None
     return True
 
 
-def run(target: str, args: List[str], module: bool = False) -> None:
+def run(
+    target: str, args: List[str], module: bool = False, llp64: bool = True, check_win64: bool = False
+) -> Optional[int]:
     """Run a script (or, with ``module=True``, a module) as ``__main__`` with
-    :func:`install` in effect, as ``python script.py args`` would run it."""
+    :func:`install` in effect, as ``python script.py args`` would run it.
+
+    ``llp64``: the script's own modules see Windows' 4-byte ``c_long``/``c_ulong``.
+    ``check_win64``: report where the program would break on 64-bit Windows;
+    returns the number of findings then (None otherwise).
+    """
     sys.argv = [target, *args]
+    if check_win64:
+        _check.enable()
     install()
+    root = os.getcwd() if module else os.path.dirname(os.path.abspath(target))
+    view = _llp64.View([root]) if llp64 and not _is_windows() else None
+    init_globals = {"__builtins__": view.namespace} if view is not None else None
     try:
+        sys.path.insert(0, root)
         if module:
-            sys.path.insert(0, os.getcwd())
-            runpy.run_module(target, run_name="__main__", alter_sys=True)
+            runpy.run_module(target, init_globals=init_globals, run_name="__main__", alter_sys=True)
         else:
-            sys.path.insert(0, os.path.dirname(os.path.abspath(target)))
-            runpy.run_path(target, run_name="__main__")
+            runpy.run_path(target, init_globals=init_globals, run_name="__main__")
     finally:
+        if view is not None:
+            view.close()
         uninstall()
+        if check_win64:
+            sys.stdout.flush()
+            findings = _check.print_report()
+    return findings if check_win64 else None

@@ -1,4 +1,4 @@
-"""``ctypes.wintypes`` with Windows' sizes, for Windows code run elsewhere.
+"""``ctypes.wintypes`` with Windows' sizes, for the modules of a program under ``compatheap run``.
 
 On 64-bit Linux and macOS ``wintypes.DWORD``, ``ULONG``, ``LONG`` and ``BOOL``
 are a C ``long``: 8 bytes, where Windows has 4. A structure a Windows script
@@ -20,11 +20,6 @@ from typing import Any, Dict
 # (as names, and as the MSG fields typed with them).
 _POINTER_SIZED = frozenset({"WPARAM", "LPARAM"})
 _POINTER_SIZED_FIELDS = frozenset({"wParam", "lParam"})
-
-
-def needs_fixing() -> bool:
-    """Whether this platform's wintypes differ from Windows' (C long is not 4 bytes)."""
-    return ctypes.sizeof(ctypes.c_long) != 4
 
 
 def _converter() -> Any:
