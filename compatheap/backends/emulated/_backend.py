@@ -518,6 +518,9 @@ class EmulatedBackend(HeapBackend):
         for heap in heaps:
             with heap.lock:
                 blocks = heap.blocks
+                size = blocks.get(address)  # A block's own start: found at once.
+                if size is not None and end <= address + size:
+                    return access() if heap.alive else None
                 for start in list(blocks):
                     size = blocks.get(start)
                     if size is not None and start <= address and end <= start + size:

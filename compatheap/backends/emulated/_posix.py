@@ -144,7 +144,8 @@ class PosixMemory(NativeMemory):
         self._free(address)
 
     def usable_size(self, address: Address) -> int:
-        return int(self._usable(address))
+        size: int = self._usable(address)
+        return size
 
     # -- page mappings -------------------------------------------------------
     def map(self, length: int, executable: bool = False) -> Address:
