@@ -19,7 +19,7 @@ import abc
 import contextlib
 import ctypes
 import threading
-from typing import Any, ContextManager, Dict, Iterator, List, Optional, Tuple
+from typing import ContextManager, Dict, Iterator, List, Optional, Tuple
 
 from ..._constants import (
     ERROR_INVALID_HANDLE,
@@ -69,6 +69,19 @@ _memset = ctypes.memset
 _WALKERS = 8
 
 
+class PendingRecord:
+    """One reserved slot for a ``table[key] = value`` that Python's memory could
+    not make: filling it sets three attributes of an existing object, which
+    needs no memory."""
+
+    __slots__ = ("table", "key", "value")
+
+    def __init__(self) -> None:
+        self.table: Optional[Dict[Address, int]] = None
+        self.key: Address = 0
+        self.value = 0
+
+
 class EmulatedHeap(abc.ABC):
     """An emulated heap: one handle, its lock, its live blocks.
 
@@ -90,7 +103,7 @@ class EmulatedHeap(abc.ABC):
         #: Held for the length of one call (never across calls: see HeapLock).
         self.lock = threading.RLock()
         #: What a call takes: the lock, or nothing on a HEAP_NO_SERIALIZE heap.
-        self.guard: ContextManager[Any] = self.lock if not flags & HEAP_NO_SERIALIZE else contextlib.nullcontext()
+        self.guard: ContextManager[object] = self.lock if not flags & HEAP_NO_SERIALIZE else contextlib.nullcontext()
         #: Signalled when a HeapLock hold ends.
         self.turn = threading.Condition(self.lock)
         #: The thread holding HeapLock (its ident) and how many times, or None.
@@ -115,7 +128,7 @@ class EmulatedHeap(abc.ABC):
         # Bookkeeping that Python's memory running out could not record: slots
         # of (table, key, value), made before any block moves, so that a moved
         # block is always known (see keep_pending()).
-        self.pending: List[Any] = [None, 0, 0, None, 0, 0]
+        self.pending = (PendingRecord(), PendingRecord())
         self.pending_count = 0
         self._walkers: Dict[WalkKey, Iterator[Entry]] = {}
 
@@ -372,10 +385,9 @@ class EmulatedHeap(abc.ABC):
         self.alive = False
         self.adopt_pending()
         self._walkers.clear()
-        for slot in (0, 3):  # Unrecordable even now: give them back all the same.
-            table = self.pending[slot]
-            if table is not None:
-                table[self.pending[slot + 1]] = self.pending[slot + 2]
+        for record in self.pending:  # Unrecordable even now: give them back all the same.
+            if record.table is not None:
+                record.table[record.key] = record.value
         self.release_all()
 
     # -- shared mechanics ----------------------------------------------------------
@@ -393,24 +405,22 @@ class EmulatedHeap(abc.ABC):
         must not be. :meth:`realloc` starts no move without both slots free,
         and the slots exist from the start: filling one needs no memory.
         """
-        pending = self.pending
-        slot = 0 if pending[0] is None else 3
-        pending[slot + 1] = key
-        pending[slot + 2] = value
-        pending[slot] = table
+        first, second = self.pending
+        record = first if first.table is None else second
+        record.key = key
+        record.value = value
+        record.table = table
         self.pending_count += 1
 
     def adopt_pending(self) -> bool:
         """Move pending bookkeeping into its tables; whether none is left."""
-        pending = self.pending
-        for slot in (0, 3):
-            table = pending[slot]
-            if table is not None:
+        for record in self.pending:
+            if record.table is not None:
                 try:
-                    table[pending[slot + 1]] = pending[slot + 2]
+                    record.table[record.key] = record.value
                 except MemoryError:
                     continue
-                pending[slot] = None
+                record.table = None
                 self.pending_count -= 1
         return not self.pending_count
 
@@ -420,17 +430,14 @@ class EmulatedHeap(abc.ABC):
             return None
         if self.adopt_pending():  # Memory again: the block is in its table now.
             return self.blocks.get(address)
-        pending = self.pending
-        for slot in (0, 3):
-            if pending[slot] is self.blocks and pending[slot + 1] == address:
-                value: int = pending[slot + 2]
-                return value
+        for record in self.pending:
+            if record.table is self.blocks and record.key == address:
+                return record.value
         return None
 
     def drop_pending(self, address: Address) -> None:
         """Forget a block only a pending slot knows (it is being freed)."""
-        pending = self.pending
-        for slot in (0, 3):
-            if pending[slot] is self.blocks and pending[slot + 1] == address:
-                pending[slot] = None
+        for record in self.pending:
+            if record.table is self.blocks and record.key == address:
+                record.table = None
                 self.pending_count -= 1

@@ -5,7 +5,7 @@ from __future__ import annotations
 import ctypes
 import mmap as _mmap
 import sys
-from typing import Any, List, Optional, Tuple
+from typing import Callable, Optional, Sequence, Tuple
 
 from ..._constants import MEMORY_ALLOCATION_ALIGNMENT
 from ._native import Address, NativeMemory
@@ -24,7 +24,12 @@ _ALIGN = MEMORY_ALLOCATION_ALIGNMENT
 _MASK = _ALIGN - 1
 
 
-def _libc() -> Any:
+#: A C function bound with its argtypes and restype: it returns an int, or None
+#: for a NULL pointer (or a void function).
+CFunction = Callable[..., Optional[int]]
+
+
+def _libc() -> ctypes.CDLL:
     """The process's C library, or raise ``OSError`` when there is none."""
     # CDLL(None) is the running process's global namespace on POSIX; Windows
     # rejects it, which is how this module learns there is no C library.
@@ -38,16 +43,25 @@ def _libc() -> Any:
     return libc
 
 
-def _bind(lib: Any, name: str, restype: Any, argtypes: List[Any]) -> Any:
-    func: Any = getattr(lib, name, None)
-    if func is None:
+def _bind(lib: ctypes.CDLL, name: str, restype: object, argtypes: Sequence[object]) -> Optional[CFunction]:
+    """``name`` from ``lib`` as a function object of its own, or None where ``lib`` lacks it."""
+    found = getattr(lib, name, None)
+    if found is None:
         return None
     # A private function object: setting argtypes on the shared one would
     # change it for every other user of CDLL(None).
-    bound: Any = type(func)((name, lib))
+    bound = type(found)((name, lib))
     bound.restype = restype
-    bound.argtypes = argtypes
-    return bound
+    bound.argtypes = list(argtypes)
+    function: CFunction = bound
+    return function
+
+
+def _need(lib: ctypes.CDLL, name: str, restype: object, argtypes: Sequence[object]) -> CFunction:
+    function = _bind(lib, name, restype, argtypes)
+    if function is None:  # (_libc() checked these)
+        raise OSError(f"the C library lacks {name}()")
+    return function
 
 
 class PosixMemory(NativeMemory):
@@ -67,19 +81,19 @@ class PosixMemory(NativeMemory):
         # PyDLL they keep the GIL, which saves its release and re-acquisition
         # (a fifth of a call's cost). The mapping calls may take long; they let go.
         quick = ctypes.PyDLL(None)
-        self._malloc = _bind(quick, "malloc", _c_void_p, [_c_size_t])
-        self._realloc = _bind(quick, "realloc", _c_void_p, [_c_void_p, _c_size_t])
-        self._free = _bind(quick, "free", None, [_c_void_p])
-        self._memalign = _bind(quick, "posix_memalign", _c_int, [ctypes.POINTER(_c_void_p), _c_size_t, _c_size_t])
-        self._mmap = _bind(libc, "mmap", _c_void_p, [_c_void_p, _c_size_t, _c_int, _c_int, _c_int, ctypes.c_long])
-        self._munmap = _bind(libc, "munmap", _c_int, [_c_void_p, _c_size_t])
+        self._malloc = _need(quick, "malloc", _c_void_p, [_c_size_t])
+        self._realloc = _need(quick, "realloc", _c_void_p, [_c_void_p, _c_size_t])
+        self._free = _need(quick, "free", None, [_c_void_p])
+        self._memalign = _need(quick, "posix_memalign", _c_int, [ctypes.POINTER(_c_void_p), _c_size_t, _c_size_t])
+        self._mmap = _need(libc, "mmap", _c_void_p, [_c_void_p, _c_size_t, _c_int, _c_int, _c_int, ctypes.c_long])
+        self._munmap = _need(libc, "munmap", _c_int, [_c_void_p, _c_size_t])
         # Linux's signature and MREMAP_MAYMOVE value; NetBSD has an mremap
         # with five arguments, which this binding would call wrongly.
         linux = sys.platform.startswith("linux")
         mremap = _bind(libc, "mremap", _c_void_p, [_c_void_p, _c_size_t, _c_size_t, _c_int]) if linux else None
         self._mremap = mremap if use_remap else None
         self.can_remap = self._mremap is not None
-        self._usable: Any = None
+        self._usable: Optional[CFunction] = None
         if use_usable_size:
             # glibc and the BSDs spell it malloc_usable_size, macOS malloc_size.
             for name in ("malloc_usable_size", "malloc_size"):
@@ -144,8 +158,10 @@ class PosixMemory(NativeMemory):
         self._free(address)
 
     def usable_size(self, address: Address) -> int:
-        size: int = self._usable(address)
-        return size
+        usable = self._usable
+        if usable is None:  # (only asked where usable_size_name says there is one)
+            raise OSError("this C library cannot tell a block's capacity")
+        return usable(address) or 0
 
     # -- page mappings -------------------------------------------------------
     def map(self, length: int, executable: bool = False) -> Address:
