@@ -110,8 +110,12 @@ def test_aligned_mapping_leaks_nothing_when_trimming_fails(refuse: int) -> None:
     """Found by fault injection: a refused trim of the aligned reservation leaked the mapping."""
     memory = _SplitRefusingMemory(refuse)
     # An alignment the first mapping is all but sure to miss, so both ends are trimmed.
-    assert memory.map_aligned(0x10000, 0x100000) == 0
-    assert memory.unmaps == refuse + 1  # the refused piece, then all of it at once
+    address = memory.map_aligned(0x10000, 0x100000)
+    if memory.unmaps > refuse:
+        assert address == 0
+        assert memory.unmaps == refuse + 1  # the refused piece, then all of it at once
+    else:  # The mapping happened to need fewer trims than that: nothing was refused.
+        assert address and memory.unmap(address, 0x10000)
     assert memory.mapped == 0
 
 
