@@ -26,7 +26,7 @@ POINTER_SIZE = ctypes.sizeof(ctypes.c_void_p)
 #: The unit of Windows' own heap tests (0x40000 on 64-bit, 0x20000 on 32-bit).
 UNIT = 0x8000 * POINTER_SIZE
 #: From here on a block lives in its own mapping on a growable heap.
-LARGE = 0xFF000 if POINTER_SIZE == 8 else 0x7F000
+LARGE = 0xFF000 if POINTER_SIZE == 8 else 0x7EFF0
 #: A last-error value no heap call sets (fits the C int ctypes.set_last_error takes).
 SENTINEL = 0x0BADBEEF
 

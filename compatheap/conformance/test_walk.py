@@ -19,7 +19,7 @@ from compatheap import (
 )
 from compatheap.conformance._support import WalkEntry, busy_blocks, walk_full
 
-#: Comfortably above the large-block threshold (0xFF000 [0x7F000]).
+#: Comfortably above the large-block threshold (0xFF000 [0x7EFF0]).
 LARGE = 5 * 0x8000 * ctypes.sizeof(ctypes.c_void_p)
 
 _SETTINGS = settings(
