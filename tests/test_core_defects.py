@@ -14,7 +14,7 @@ import subprocess
 import sys
 import threading
 import time
-from typing import Dict, Iterator, List, Optional
+from typing import Callable, Dict, Iterator, List, Optional
 
 import pytest
 
@@ -113,7 +113,11 @@ def _wait_child(pid: int, seconds: float = 20.0) -> int:
     raise AssertionError("the child hung on a heap")
 
 
-needs_fork = pytest.mark.skipif(not hasattr(os, "fork"), reason="no fork() here")
+def needs_fork(test: Callable[[], None]) -> Callable[[], None]:
+    """A test that forks beside other threads on purpose (Python 3.12+ warns of that)."""
+    skip = pytest.mark.skipif(not hasattr(os, "fork"), reason="no fork() here")
+    quiet = pytest.mark.filterwarnings("ignore:This process .* is multi-threaded:DeprecationWarning")
+    return skip(quiet(test))
 
 
 @needs_fork
