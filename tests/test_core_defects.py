@@ -7,6 +7,7 @@ signal handler on the same thread changes, and the error a bad call reports.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import os
 import signal
@@ -14,7 +15,7 @@ import subprocess
 import sys
 import threading
 import time
-from typing import Callable, Dict, Iterator, List, Optional
+from typing import Callable, Dict, Iterator, List, Optional, Tuple, TypeVar
 
 import pytest
 
@@ -30,6 +31,8 @@ from compatheap.backends.emulated._heap import LARGE_THRESHOLD
 from tests.conftest import child_env, require_emulation
 
 require_emulation()
+
+_Test = TypeVar("_Test", bound=Callable[..., None])
 
 
 def _library(name: str) -> Optional[str]:
@@ -113,19 +116,42 @@ def _wait_child(pid: int, seconds: float = 20.0) -> int:
     raise AssertionError("the child hung on a heap")
 
 
-def needs_fork(test: Callable[[], None]) -> Callable[[], None]:
+def needs_fork(test: _Test) -> _Test:
     """A test that forks beside other threads on purpose (Python 3.12+ warns of that)."""
     skip = pytest.mark.skipif(not hasattr(os, "fork"), reason="no fork() here")
     quiet = pytest.mark.filterwarnings("ignore:This process .* is multi-threaded:DeprecationWarning")
-    return skip(quiet(test))
+    marked: _Test = skip(quiet(test))
+    return marked
 
 
-@needs_fork
-def test_fork_while_another_thread_holds_heap_lock() -> None:
-    """The child starts with usable heaps: the holder thread does not exist there."""
+@pytest.fixture
+def own_heap() -> Iterator[Tuple[EmulatedBackend, int]]:
+    """A backend of the test's own and a growable heap of it, destroyed at the end."""
     k32 = EmulatedBackend()
     heap = k32.HeapCreate(0, 0, 0)
     assert heap
+    yield k32, heap
+    assert k32.HeapDestroy(heap)
+
+
+@contextlib.contextmanager
+def _threads(target: Callable[[], None], count: int, stop: threading.Event) -> Iterator[None]:
+    """``count`` threads running ``target`` for the length of the block; ``stop`` set at its end."""
+    threads = [threading.Thread(target=target) for _ in range(count)]
+    for thread in threads:
+        thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join()
+
+
+@needs_fork
+def test_fork_while_another_thread_holds_heap_lock(own_heap: Tuple[EmulatedBackend, int]) -> None:
+    """The child starts with usable heaps: the holder thread does not exist there."""
+    k32, heap = own_heap
     locked, release = threading.Event(), threading.Event()
 
     def holder() -> None:
@@ -134,23 +160,15 @@ def test_fork_while_another_thread_holds_heap_lock() -> None:
         release.wait(30)
         assert k32.HeapUnlock(heap)
 
-    thread = threading.Thread(target=holder)
-    thread.start()
-    try:
+    with _threads(holder, 1, release):
         assert locked.wait(10)
         _fork_and_check(k32, heap)
-    finally:
-        release.set()
-        thread.join()
-    assert k32.HeapDestroy(heap)
 
 
 @needs_fork
-def test_fork_while_other_threads_are_inside_heap_calls() -> None:
+def test_fork_while_other_threads_are_inside_heap_calls(own_heap: Tuple[EmulatedBackend, int]) -> None:
     """Forks racing threads that allocate and free: no child hangs, no heap is left locked."""
-    k32 = EmulatedBackend()
-    heap = k32.HeapCreate(0, 0, 0)
-    assert heap
+    k32, heap = own_heap
     stop = threading.Event()
 
     def churn() -> None:
@@ -159,32 +177,21 @@ def test_fork_while_other_threads_are_inside_heap_calls() -> None:
             for block in blocks:
                 assert k32.HeapFree(heap, 0, block)
 
-    threads = [threading.Thread(target=churn) for _ in range(2)]
-    for thread in threads:
-        thread.start()
-    try:
+    with _threads(churn, 2, stop):
         _fork_and_check(k32, heap, 10)
-    finally:
-        stop.set()
-        for thread in threads:
-            thread.join()
     assert k32.HeapValidate(heap, 0, None)
-    assert k32.HeapDestroy(heap)
 
 
 @needs_fork
-def test_fork_by_the_heap_lock_holder_keeps_its_hold() -> None:
+def test_fork_by_the_heap_lock_holder_keeps_its_hold(own_heap: Tuple[EmulatedBackend, int]) -> None:
     """The forking thread's own HeapLock carries over: the child's HeapUnlock succeeds once."""
-    k32 = EmulatedBackend()
-    heap = k32.HeapCreate(0, 0, 0)
-    assert heap
+    k32, heap = own_heap
     assert k32.HeapLock(heap)
     pid = os.fork()
     if pid == 0:
         os._exit(0 if k32.HeapUnlock(heap) == 1 and k32.HeapUnlock(heap) == 0 else 1)
     assert _wait_child(pid) == 0
     assert k32.HeapUnlock(heap)
-    assert k32.HeapDestroy(heap)
 
 
 # -- Python's memory running out after a block moved ---------------------------------------
@@ -273,6 +280,17 @@ def test_walk_survives_allocations_and_frees_between_its_steps() -> None:
     assert k32.HeapDestroy(heap)
 
 
+def _walk_sum_and_validate(k32: EmulatedBackend, heap: int) -> None:
+    """The three calls that loop over a whole heap, each of which must complete normally."""
+    entry = PROCESS_HEAP_ENTRY()
+    while k32.HeapWalk(heap, ctypes.byref(entry)):
+        pass
+    assert k32.GetLastError() == ERROR_NO_MORE_ITEMS
+    summary = HEAP_SUMMARY(cb=ctypes.sizeof(HEAP_SUMMARY))
+    assert k32.HeapSummary(heap, 0, ctypes.byref(summary))
+    assert k32.HeapValidate(heap, 0, None)
+
+
 class _FreesOnCollection:
     """Frees a block of its heap when the garbage collector finalises it."""
 
@@ -300,12 +318,7 @@ def test_heap_wide_calls_survive_finalisers_changing_the_heap(checks: tuple[str,
         for _ in range(5):
             for i in range(300):
                 _FreesOnCollection(k32, heap, k32.HeapAlloc(heap, 0, 40 + i % 7) or 0)
-            entry = PROCESS_HEAP_ENTRY()
-            while k32.HeapWalk(heap, ctypes.byref(entry)):
-                pass
-            summary = HEAP_SUMMARY(cb=ctypes.sizeof(HEAP_SUMMARY))
-            assert k32.HeapSummary(heap, 0, ctypes.byref(summary))
-            assert k32.HeapValidate(heap, 0, None)
+            _walk_sum_and_validate(k32, heap)
     finally:
         gc.set_threshold(*threshold)
         gc.collect()
@@ -336,12 +349,7 @@ def test_heap_wide_calls_survive_signal_handlers_changing_the_heap() -> None:
     try:
         deadline = time.monotonic() + 2
         while time.monotonic() < deadline and fired < 50:
-            entry = PROCESS_HEAP_ENTRY()
-            while k32.HeapWalk(heap, ctypes.byref(entry)):
-                pass
-            summary = HEAP_SUMMARY(cb=ctypes.sizeof(HEAP_SUMMARY))
-            assert k32.HeapSummary(heap, 0, ctypes.byref(summary))
-            assert k32.HeapValidate(heap, 0, None)
+            _walk_sum_and_validate(k32, heap)
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0, 0)
         signal.signal(signal.SIGALRM, previous)
@@ -360,19 +368,10 @@ def test_missing_argument_names_the_public_function() -> None:
     assert "<locals>" not in message and "hot" not in message
 
 
-@pytest.fixture
-def walk_heap() -> Iterator[tuple[EmulatedBackend, int]]:
-    k32 = EmulatedBackend()
-    heap = k32.HeapCreate(0, 0, 0)
-    assert heap
-    yield k32, heap
-    k32.HeapDestroy(heap)
-
-
-def test_walk_keeps_no_copy_of_the_heap_after_it_ends(walk_heap: tuple[EmulatedBackend, int]) -> None:
+def test_walk_keeps_no_copy_of_the_heap_after_it_ends(own_heap: Tuple[EmulatedBackend, int]) -> None:
     """A finished walk leaves nothing behind: a walk's one copy (the sorted addresses)
     lives only while the walk runs."""
-    k32, handle = walk_heap
+    k32, handle = own_heap
     for _ in range(1000):
         k32.HeapAlloc(handle, 0, 32)
     assert len(_walk(k32, handle)) > 1000
