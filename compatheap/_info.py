@@ -36,6 +36,7 @@ def gather() -> Dict[str, Any]:
         "large_block_threshold": capabilities.large_block_threshold,
         "capabilities": {
             "refuses_bad_pointers": capabilities.refuses_bad_pointers,
+            "blocks_not_over_aligned": capabilities.blocks_not_over_aligned,
             "debug_checks": sorted(capabilities.debug_checks),
             "variants": dict(capabilities.variants),
         },
@@ -69,6 +70,8 @@ def format_text(info: Dict[str, Any]) -> str:
     capabilities = info["capabilities"]
     safety = "refused with the Win32 error" if capabilities["refuses_bad_pointers"] else "as Windows: may crash"
     lines.append(f"  {'bad pointers':<19} {safety}")
+    spacing = "as Windows'" if capabilities["blocks_not_over_aligned"] else "coarser (the C allocator's)"
+    lines.append(f"  {'block spacing':<19} {spacing}")
     offered = ", ".join(capabilities["debug_checks"]) or "none (use Windows' global flags)"
     lines.append(f"  {'debug checks':<19} {offered}")
     for name, what in capabilities["variants"].items():

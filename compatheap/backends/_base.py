@@ -67,6 +67,10 @@ class Capabilities:
     #: allocated pointer, a destroyed or bogus heap handle) gets the Win32
     #: failure instead: a safety promise of an emulation.
     refuses_bad_pointers: bool = False
+    #: Blocks are aligned to MEMORY_ALLOCATION_ALIGNMENT and no more: among many
+    #: blocks of one size some lie at odd multiples of it, as on Windows. An
+    #: emulation can only promise it where its C allocator does the same.
+    blocks_not_over_aligned: bool = True
     #: Its transcripts of the differential workload are the reference others
     #: are compared against.
     transcript_reference: bool = False

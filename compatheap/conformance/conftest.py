@@ -36,7 +36,7 @@ def k32(request: pytest.FixtureRequest, on_wine: bool) -> Any:
     for marker in request.node.iter_markers("needs"):
         for capability in marker.args:
             if not getattr(capabilities, capability):
-                pytest.skip(f"{request.param} lacks {capability} (a promise Windows does not make)")
+                pytest.skip(f"{request.param} lacks the capability {capability} (see backends.Capabilities)")
     deviation = request.node.get_closest_marker("wine_deviation")
     if deviation is not None and on_wine:
         reason = deviation.args[0] if deviation.args else "known Wine deviation"

@@ -70,17 +70,28 @@ def test_blocks_are_writable_over_their_whole_size(k32: Any, heap: int) -> None:
     _free_all(k32, heap, blocks)
 
 
-def test_small_blocks_aligned_to_two_pointers_but_not_more(k32: Any, heap: int) -> None:
-    """128 blocks of 0x8000 pointers each are 2xPTR aligned; not all are 4xPTR aligned."""
+def _ored_addresses(k32: Any, heap: int) -> int:
+    """Every address of 128 blocks of 0x8000 pointers each, or-ed together."""
     blocks = [k32.HeapAlloc(heap, 0, UNIT) for _ in range(128)]
     assert all(blocks)
     ored = 0
     for block in blocks:
         ored |= block
-    assert ored & (2 * PTR - 1) == 0
-    # Some block sits at an odd multiple of 2xPTR: the heap does not over-align.
-    assert ored & (2 * PTR)
     _free_all(k32, heap, blocks)
+    return ored
+
+
+def test_small_blocks_aligned_to_two_pointers(k32: Any, heap: int) -> None:
+    """128 blocks of 0x8000 pointers each are 2xPTR aligned."""
+    assert _ored_addresses(k32, heap) & (2 * PTR - 1) == 0
+
+
+@pytest.mark.needs("blocks_not_over_aligned")
+def test_small_blocks_not_over_aligned(k32: Any, heap: int) -> None:
+    """Not all of 128 blocks of 0x8000 pointers each are 4xPTR aligned: some sits at an
+    odd multiple of 2xPTR. (An emulation over a C allocator that aligns such sizes to
+    pages, as jemalloc does, cannot promise this.)"""
+    assert _ored_addresses(k32, heap) & (2 * PTR)
 
 
 def test_small_blocks_of_every_size_are_aligned(k32: Any, heap: int) -> None:

@@ -42,6 +42,8 @@ from ..._constants import (
     HEAP_GROWABLE,
     HEAP_NO_SERIALIZE,
     HEAP_SIZE_FAILURE,
+    MEMORY_ALLOCATION_ALIGNMENT,
+    POINTER_SIZE,
     SIZE_MAX,
     STATUS_NO_MEMORY,
     HeapCompatibilityInformation,
@@ -112,6 +114,7 @@ class EmulatedBackend(HeapBackend):
         self._process_heap: Optional[EmulatedHeap] = None
         self._error = _LastError()
         self._variants: Dict[str, EmulatedBackend] = {}
+        self._not_over_aligned: Optional[bool] = None
         _LIVE.add(self)
 
     @classmethod
@@ -131,6 +134,7 @@ class EmulatedBackend(HeapBackend):
         memory = self.memory
         return Capabilities(
             refuses_bad_pointers=True,
+            blocks_not_over_aligned=self._spaces_blocks_like_windows(),
             transcript_reference=True,
             debug_checks=frozenset({"tail", "free"}),
             debug_enabled=self.debug_checks,
@@ -146,6 +150,19 @@ class EmulatedBackend(HeapBackend):
             large_block_threshold=LARGE_THRESHOLD,
             page_size=memory.page_size,
         )
+
+    def _spaces_blocks_like_windows(self) -> bool:
+        """Whether the C allocator leaves some blocks of 0x8000 pointers at odd
+        multiples of the alignment (jemalloc, tcmalloc and mimalloc put them on
+        page boundaries). Asked once, of the allocator itself."""
+        if self._not_over_aligned is None:
+            memory = self.memory
+            blocks = [memory.malloc(0x8000 * POINTER_SIZE) for _ in range(32)]
+            self._not_over_aligned = any(block & MEMORY_ALLOCATION_ALIGNMENT for block in blocks)
+            for block in blocks:
+                if block:
+                    memory.free(block)
+        return self._not_over_aligned
 
     def variant(self, name: str) -> "EmulatedBackend":
         if name != FALLBACK_VARIANT:
