@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Dict, FrozenSet, Mapping, Optional
 
@@ -39,7 +39,6 @@ class Settings:
     debug_source: str = "default"
     config_path: Optional[Path] = None
     config_exists: bool = False
-    raw: Mapping[str, Any] = field(default_factory=dict)
 
     def backend_origin(self) -> str:
         """Where the backend choice came from, and how to change it (for error messages)."""
@@ -126,7 +125,6 @@ def load(environ: Mapping[str, str] = os.environ) -> Settings:
         debug_source=debug_source,
         config_path=path,
         config_exists=path.is_file(),
-        raw=raw,
     )
 
 

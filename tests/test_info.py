@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import List
 
 import pytest
 
@@ -54,7 +55,7 @@ def test_info_text_names_the_choice_and_its_reason(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     "command", [["run", "x.py"], ["conformance"], ["bench", "--quick"], ["report", "diff", "a", "b"]]
 )
-def test_bad_config_file_is_one_line_naming_file_and_line(config_file: Path, command: list) -> None:
+def test_bad_config_file_is_one_line_naming_file_and_line(config_file: Path, command: List[str]) -> None:
     config_file.write_text('backend = "emulated"\n\ndebug = [tail]\n')
     result = run_command(command, env={"COMPATHEAP_CONFIG": str(config_file)})
     assert result.returncode == 2

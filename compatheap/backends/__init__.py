@@ -13,9 +13,9 @@ from typing import Dict, List, Optional, Tuple, Type
 
 from .._config import Settings
 from .._errors import BackendUnavailable
-from ._base import FUNCTIONS, HeapBackend
+from ._base import FUNCTIONS, Capabilities, HeapBackend
 
-__all__ = ["FUNCTIONS", "HeapBackend", "NAMES", "available", "get", "select"]
+__all__ = ["FUNCTIONS", "Capabilities", "HeapBackend", "NAMES", "available", "get", "select"]
 
 _MODULES = {
     "kernel32": ("compatheap.backends.kernel32", "Kernel32Backend"),
