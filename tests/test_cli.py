@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 import json
 from pathlib import Path
-from typing import List
+from typing import Any, Dict, List
 
 import pytest
 
@@ -52,7 +52,7 @@ def test_unknown_backend_is_refused(capsys: pytest.CaptureFixture[str], tmp_path
 
 
 def test_table_counts_outcomes_and_explains_skips() -> None:
-    results = [
+    results: List[Dict[str, Any]] = [
         {"test": "a", "family": "HeapAlloc", "backend": "emulated", "outcome": "passed", "skip_reason": None},
         {"test": "b", "family": "HeapAlloc", "backend": "kernel32", "outcome": "deviation", "skip_reason": None},
         {"test": "c", "family": "HeapAlloc", "backend": "kernel32", "outcome": "failed", "skip_reason": None},

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, Dict, Optional
+from typing import Any, Dict, List, Optional
 
 import pytest
 
@@ -48,7 +48,7 @@ def test_runs_the_same_in_any_directory(hostile_project: Path, user_dirs: Dict[s
 
 
 @pytest.mark.parametrize("options", [["-v"], ["-q"], ["--tb=short"], ["-rA"], ["-v", "-rA", "--tb=line"]])
-def test_pytest_options_pass_through(options: list, user_dirs: Dict[str, str], tmp_path: Path) -> None:
+def test_pytest_options_pass_through(options: List[str], user_dirs: Dict[str, str], tmp_path: Path) -> None:
     result = conformance("-k", "smoke", *options, cwd=tmp_path, env=user_dirs, report=tmp_path / "r.json")
     assert result.returncode == 0, result.stdout + result.stderr
     row = next(line for line in result.stdout.splitlines() if line.startswith("basic cycle"))

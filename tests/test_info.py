@@ -8,7 +8,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
-from typing import List
+from typing import Dict, List
 
 import pytest
 
@@ -71,7 +71,7 @@ def test_bad_config_file_is_one_line_naming_file_and_line(config_file: Path, com
     [{"COMPATHEAP_BACKEND": "nope"}, {"COMPATHEAP_CONFIG": "{config}"}],
     ids=["bad-backend", "bad-config-file"],
 )
-def test_info_and_help_run_despite_bad_settings(config_file: Path, env: dict) -> None:
+def test_info_and_help_run_despite_bad_settings(config_file: Path, env: Dict[str, str]) -> None:
     """The diagnostic tools must not refuse to run on the problem they diagnose."""
     config_file.write_text("debug = [tail]\n")
     env = {k: v.format(config=config_file) for k, v in env.items()}

@@ -30,7 +30,7 @@ def test_unrelated():
 
 def _installed() -> bool:
     eps = entry_points()
-    group = eps.select(group="pytest11") if hasattr(eps, "select") else eps.get("pytest11", [])
+    group = eps.select(group="pytest11") if hasattr(eps, "select") else eps.get("pytest11", ())  # type: ignore[arg-type,unused-ignore]
     return any(ep.value == "_compatheap_pytestplugin" for ep in group)
 
 

@@ -50,7 +50,8 @@ def _main(argv: List[str]) -> Tuple[int, str]:
 
 def _regressed_case(after: Path) -> str:
     data = json.loads(after.read_text())
-    return next(t["case"] for t in data["tests"] if t["outcome"] == "failed")
+    case: str = next(t["case"] for t in data["tests"] if t["outcome"] == "failed")
+    return case
 
 
 def test_report_schema_carries_what_a_comparison_needs(reports: Tuple[Path, Path]) -> None:
