@@ -8,6 +8,8 @@ other systems an emulation gives the same results, last-error codes included.
 
 from __future__ import annotations
 
+from typing import Optional
+
 from . import _config, _launch, backends
 from ._constants import *  # noqa: F403 - the Win32 constants are public API
 from ._constants import __all__ as _constant_names
@@ -22,13 +24,22 @@ settings: _config.Settings
 #: The active backend, and why it was chosen.
 backend: HeapBackend
 backend_reason: str
+#: In the ``compatheap`` command only: why the settings could not be used.
+startup_error: Optional[Exception] = None
 try:
     settings = _config.load()
     backend, backend_reason = backends.select(settings)
-except (ConfigError, BackendUnavailable) as _startup_error:
-    # The compatheap command reports this in one line (exit 2); importers get it raised.
-    _launch.exit_if_command(_startup_error)
-    raise
+except (ConfigError, BackendUnavailable) as _error:
+    if not _launch.launched_as_command():
+        raise  # importers get it raised
+    # The command starts on the default choice: ``info`` and ``--help`` show the
+    # problem, every other subcommand stops on it in one line (see _cli).
+    startup_error = _error
+    settings = _config.without_backend()
+    try:
+        backend, backend_reason = backends.select(settings)
+    except BackendUnavailable:
+        _launch.fail(_error)
 
 # Bound once: a call goes straight to the backend, with no dispatch per call.
 GetProcessHeap = backend.GetProcessHeap
@@ -78,5 +89,6 @@ __all__ = [
     "install",
     "kernel32",
     "settings",
+    "startup_error",
     "uninstall",
 ]

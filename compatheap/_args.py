@@ -27,6 +27,8 @@ def _converter(ctype: Any) -> Callable[[Any], Any]:
     return ctypes.CFUNCTYPE(ctypes.c_size_t, ctype)(_identity)
 
 
+#: The type of what ``ctypes.byref()`` returns.
+_BYREF = type(ctypes.byref(ctypes.c_int()))
 _via_size = _converter(ctypes.c_size_t)
 _via_dword = _converter(ctypes.c_uint32)
 _via_ulong_ptr = _converter(ctypes.c_void_p)
@@ -71,6 +73,16 @@ def buffer_arg(value: Any, position: int, ptr_type: Optional[Any] = None) -> Tup
     taken. The byte count is ``None`` when the caller passed a bare address,
     whose extent nothing can vouch for.
     """
+    if type(value) is _BYREF:
+        # The common case, first: byref() of an object of exactly the pointed-to
+        # type, or of anything for a plain PVOID (what ctypes accepts there).
+        carg: Any = value
+        referent: Any = carg._obj
+        if ptr_type is None or type(referent) is ptr_type._type_:
+            address = pointer_arg(value, position)
+            start = ctypes.addressof(referent)
+            if address >= start:
+                return address, ctypes.sizeof(referent) - (address - start)
     if ptr_type is not None and value is not None:
         try:
             ptr_type.from_param(value)

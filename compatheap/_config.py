@@ -7,9 +7,10 @@ then built-in defaults.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Dict, FrozenSet, Mapping, Optional
 
@@ -38,7 +39,14 @@ class Settings:
     debug_source: str = "default"
     config_path: Optional[Path] = None
     config_exists: bool = False
-    raw: Mapping[str, Any] = field(default_factory=dict)
+
+    def backend_origin(self) -> str:
+        """Where the backend choice came from, and how to change it (for error messages)."""
+        if self.backend_source == "environment":
+            return f"{ENV_BACKEND}={self.backend} is set in the environment: set it to another backend, or unset it"
+        if self.backend_source == "config file":
+            return f'backend = "{self.backend}" is set in {self.config_path}: change it, or remove it'
+        return "no backend was asked for"
 
 
 def config_path(environ: Mapping[str, str] = os.environ) -> Path:
@@ -96,11 +104,12 @@ def load(environ: Mapping[str, str] = os.environ) -> Settings:
 
     backend, backend_source = None, "default"
     if environ.get(ENV_BACKEND):
-        backend, backend_source = environ[ENV_BACKEND].strip(), "environment"
+        # Names are case-insensitive: "Emulated" and "KERNEL32" mean the backends.
+        backend, backend_source = environ[ENV_BACKEND].strip().lower(), "environment"
     elif "backend" in raw:
         if not isinstance(raw["backend"], str):
             raise ConfigError(f"{path}: backend must be a string, not {raw['backend']!r}")
-        backend, backend_source = raw["backend"].strip(), "config file"
+        backend, backend_source = raw["backend"].strip().lower(), "config file"
 
     debug: FrozenSet[str] = frozenset()
     debug_source = "default"
@@ -116,5 +125,16 @@ def load(environ: Mapping[str, str] = os.environ) -> Settings:
         debug_source=debug_source,
         config_path=path,
         config_exists=path.is_file(),
-        raw=raw,
     )
+
+
+def without_backend(environ: Mapping[str, str] = os.environ) -> Settings:
+    """The settings minus their backend choice; the defaults when they cannot be read.
+
+    What the ``compatheap`` command starts on when the settings are unusable, so
+    that ``info`` and ``--help`` can still run and show the problem.
+    """
+    try:
+        return dataclasses.replace(load(environ), backend=None, backend_source="default")
+    except ConfigError:
+        return Settings(config_path=config_path(environ))

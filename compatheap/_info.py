@@ -11,39 +11,23 @@ from typing import Any, Dict, List
 from ._constants import MEMORY_ALLOCATION_ALIGNMENT
 
 
-def _fallbacks(backend: Any) -> Dict[str, str]:
-    native = getattr(backend, "native", None)
-    if native is None:
-        na = "not used (the real kernel32 heap)"
-        return {"mremap": na, "malloc_usable_size": na}
-    mremap = (
-        "available: large blocks grow and shrink in place"
-        if native.has_mremap
-        else "fallback: large blocks that grow are copied to a new mapping"
-    )
-    usable = (
-        f"available as {native.usable_size_name}()"
-        if native.has_usable_size
-        else "fallback: each block's capacity is recorded by the emulation"
-    )
-    return {"mremap": mremap, "malloc_usable_size": usable}
-
-
 def gather() -> Dict[str, Any]:
     """Everything ``compatheap info`` shows, as plain data."""
     import compatheap
     from compatheap import backends
-    from compatheap.backends.emulated._heap import LARGE_THRESHOLD
 
     settings = compatheap.settings
     backend = compatheap.backend
-    native = getattr(backend, "native", None)
+    capabilities = backend.capabilities
     available: List[Dict[str, Any]] = []
     for name in backends.NAMES:
         ok, why = backends.probe(name)
         available.append({"name": name, "available": ok, "reason": why})
+    error = compatheap.startup_error
     return {
         "compatheap": compatheap.__version__,
+        # Set when the settings could not be used; everything below is then the default choice.
+        "settings_error": None if error is None else " ".join(str(error).split()),
         "platform": platform.platform(),
         "python": f"{platform.python_implementation()} {platform.python_version()}",
         "backend": {"name": backend.name, "source": settings.backend_source, "reason": compatheap.backend_reason},
@@ -51,16 +35,27 @@ def gather() -> Dict[str, Any]:
         "config_file": {"path": str(settings.config_path), "exists": settings.config_exists},
         "debug_checks": {"enabled": sorted(settings.debug), "source": settings.debug_source},
         "memory_allocation_alignment": MEMORY_ALLOCATION_ALIGNMENT,
-        "page_size": native.page_size if native is not None else mmap.PAGESIZE,
-        "large_block_threshold": LARGE_THRESHOLD,
-        "fallbacks": _fallbacks(backend),
+        "page_size": capabilities.page_size or mmap.PAGESIZE,
+        "large_block_threshold": capabilities.large_block_threshold,
+        "capabilities": {
+            "refuses_bad_pointers": capabilities.refuses_bad_pointers,
+            "blocks_not_over_aligned": capabilities.blocks_not_over_aligned,
+            "debug_checks": sorted(capabilities.debug_checks),
+            "variants": dict(capabilities.variants),
+        },
+        "fallbacks": dict(capabilities.features),
     }
 
 
 def format_text(info: Dict[str, Any]) -> str:
     backend = info["backend"]
-    lines = [
-        f"compatheap {info['compatheap']} on {info['platform']} ({info['python']})",
+    lines = [f"compatheap {info['compatheap']} on {info['platform']} ({info['python']})"]
+    if info["settings_error"]:
+        lines += [
+            f"SETTINGS ERROR:   {info['settings_error']}",
+            "                  (other commands refuse to run; below is what the defaults would give)",
+        ]
+    lines += [
         f"backend:          {backend['name']} ({backend['reason']})",
         "backends:",
     ]
@@ -70,14 +65,25 @@ def format_text(info: Dict[str, Any]) -> str:
     config = info["config_file"]
     debug = info["debug_checks"]
     checks = ", ".join(debug["enabled"]) if debug["enabled"] else "off"
+    threshold = info["large_block_threshold"]
     lines += [
         f"config file:      {config['path']} ({'exists' if config['exists'] else 'not present'})",
         f"debug checks:     {checks} (from {debug['source']})",
         f"MEMORY_ALLOCATION_ALIGNMENT: {info['memory_allocation_alignment']}",
         f"page size:        {info['page_size']}",
-        f"large blocks:     from {info['large_block_threshold']:#x} bytes up",
+        "large blocks:     "
+        + (f"from {threshold:#x} bytes up" if threshold is not None else "as the system's heap decides"),
         "capabilities:",
     ]
+    capabilities = info["capabilities"]
+    safety = "refused with the Win32 error" if capabilities["refuses_bad_pointers"] else "as Windows: may crash"
+    lines.append(f"  {'bad pointers':<19} {safety}")
+    spacing = "as Windows'" if capabilities["blocks_not_over_aligned"] else "coarser (the C allocator's)"
+    lines.append(f"  {'block spacing':<19} {spacing}")
+    offered = ", ".join(capabilities["debug_checks"]) or "none (use Windows' global flags)"
+    lines.append(f"  {'debug checks':<19} {offered}")
+    for name, what in capabilities["variants"].items():
+        lines.append(f"  {'variant ' + name:<19} {what}")
     for name, state in info["fallbacks"].items():
         lines.append(f"  {name:<19} {state}")
     return "\n".join(lines)
@@ -86,4 +92,7 @@ def format_text(info: Dict[str, Any]) -> str:
 def main(as_json: bool) -> int:
     info = gather()
     sys.stdout.write((json.dumps(info, indent=2) if as_json else format_text(info)) + "\n")
+    if info["settings_error"]:
+        sys.stderr.write(f"compatheap: error: {info['settings_error']}\n")
+        return 2
     return 0

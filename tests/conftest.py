@@ -6,10 +6,11 @@ import os
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any, Dict, Optional
+from typing import Any, Dict, Iterator, Optional
 
 import pytest
 
+import compatheap
 from compatheap import backends
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -36,10 +37,16 @@ SETTINGS_VARIABLES = (
 )
 
 
+#: Where the compatheap under test was imported from: the installed wheel under
+#: tox, the checkout otherwise. Children import the same one.
+TESTED = Path(compatheap.__file__).resolve().parent.parent
+
+
 def child_env(extra: Optional[Dict[str, str]] = None) -> Dict[str, str]:
-    """This environment for a child interpreter: no compatheap settings, the checkout importable."""
+    """This environment for a child interpreter: no compatheap settings, the tested compatheap importable."""
     env = {k: v for k, v in os.environ.items() if k not in SETTINGS_VARIABLES}
-    env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
+    # The checkout after the tested package: children find the tests package there.
+    env["PYTHONPATH"] = os.pathsep.join([str(TESTED), str(ROOT), env.get("PYTHONPATH", "")])
     env.update(extra or {})
     return env
 
@@ -48,6 +55,15 @@ def run_python(code: str, env: Optional[Dict[str, str]] = None) -> "subprocess.C
     """Run ``code`` in a fresh interpreter (import-time behaviour needs one)."""
     full_env = child_env(env)
     return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=full_env, timeout=120)
+
+
+@pytest.fixture(autouse=True)
+def _restore_tracer() -> Iterator[None]:
+    """Give back the trace function a test replaced (sys.settrace(None) would end coverage measurement)."""
+    tracer = sys.gettrace()
+    yield
+    if sys.gettrace() is not tracer:
+        sys.settrace(tracer)
 
 
 @pytest.fixture

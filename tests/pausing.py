@@ -45,10 +45,10 @@ class PausingBackend:
         self.name = f"{real.name} (pausing)"
         #: Every heap function called, in order, with the thread that called it.
         self.calls: List[Tuple[str, int]] = []
-        self._actions: Dict[Tuple[str, str], Callable[[], None]] = {}
+        self._actions: Dict[Tuple[str, str], Callable[[], object]] = {}
         self._lock = threading.Lock()
 
-    def at(self, name: str, when: str, action: Callable[[], None]) -> None:
+    def at(self, name: str, when: str, action: Callable[[], object]) -> None:
         """Run ``action`` once, ``"before"`` or ``"after"`` the next call of ``name``."""
         assert name in FUNCTIONS and when in ("before", "after")
         with self._lock:

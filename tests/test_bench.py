@@ -6,7 +6,8 @@ import io
 import json
 
 from compatheap import _bench, _cli
-from compatheap._bench import Scale, collect, format_table
+from compatheap._bench import collect, format_table
+from compatheap._bench._figures import Scale
 
 from .conftest import needs_emulation
 

@@ -7,9 +7,10 @@ from typing import Iterator
 
 import pytest
 
-from compatheap import HEAP_ZERO_MEMORY
+from compatheap import HEAP_REALLOC_IN_PLACE_ONLY, HEAP_ZERO_MEMORY
 from compatheap.backends.emulated import EmulatedBackend
 from compatheap.backends.emulated._debug import QUARANTINE_BLOCKS
+from compatheap.backends.emulated._fixed import LARGEST_BLOCK
 from compatheap.backends.emulated._heap import LARGE_THRESHOLD
 from tests.conftest import require_emulation
 
@@ -37,6 +38,7 @@ def heap(request: pytest.FixtureRequest, checked: EmulatedBackend) -> Iterator[i
 @pytest.mark.parametrize("size", SIZES)
 def test_tail_bytes_follow_the_requested_size(checked: EmulatedBackend, heap: int, size: int) -> None:
     block = checked.HeapAlloc(heap, 0, size)
+    assert block
     assert ctypes.string_at(block + size, 8) == TAIL
     assert checked.HeapValidate(heap, 0, block)
 
@@ -44,6 +46,7 @@ def test_tail_bytes_follow_the_requested_size(checked: EmulatedBackend, heap: in
 @pytest.mark.parametrize("size", SIZES)
 def test_one_byte_overrun_is_reported(checked: EmulatedBackend, heap: int, size: int) -> None:
     block = checked.HeapAlloc(heap, 0, size)
+    assert block
     ctypes.memset(block + size, 0, 1)
     assert not checked.HeapValidate(heap, 0, block)
     assert not checked.HeapValidate(heap, 0, None)
@@ -57,15 +60,24 @@ def test_one_byte_overrun_is_reported(checked: EmulatedBackend, heap: int, size:
 
 def test_shrinking_turns_old_bytes_into_tail(checked: EmulatedBackend, heap: int) -> None:
     block = checked.HeapAlloc(heap, HEAP_ZERO_MEMORY, 17)
+    assert block
     smaller = checked.HeapReAlloc(heap, 0, block, 14)
+    assert smaller
     assert ctypes.string_at(smaller + 14, 3) == b"\xab\xab\xab"
     assert checked.HeapValidate(heap, 0, None)
 
 
 def test_large_blocks_have_no_tail(checked: EmulatedBackend) -> None:
+    """Nor any pattern: fresh or grown, a large block reads 0 (free checking is on here)."""
     heap = checked.HeapCreate(0, 0, 0)
+    assert heap
     block = checked.HeapAlloc(heap, 0, LARGE_THRESHOLD + 10)
+    assert block
     assert ctypes.string_at(block + LARGE_THRESHOLD + 10, 8) != TAIL
+    assert ctypes.string_at(block, 64) == bytes(64)
+    grown = checked.HeapReAlloc(heap, 0, block, 2 * LARGE_THRESHOLD)
+    assert grown
+    assert ctypes.string_at(grown + LARGE_THRESHOLD + 10, 64) == bytes(64)
     assert checked.HeapValidate(heap, 0, None)
     assert checked.HeapDestroy(heap)
 
@@ -73,14 +85,17 @@ def test_large_blocks_have_no_tail(checked: EmulatedBackend) -> None:
 @pytest.mark.parametrize("size", [8, 100, 4096])
 def test_new_blocks_read_baadf00d(checked: EmulatedBackend, heap: int, size: int) -> None:
     block = checked.HeapAlloc(heap, 0, size)
+    assert block
     assert ctypes.string_at(block, size) == (FRESH * size)[:size]
     zeroed = checked.HeapAlloc(heap, HEAP_ZERO_MEMORY, size)
+    assert zeroed
     assert ctypes.string_at(zeroed, size) == bytes(size)
 
 
 @pytest.mark.parametrize("size", [8, 100, 4096])
 def test_freed_blocks_are_filled_and_watched(checked: EmulatedBackend, heap: int, size: int) -> None:
     block = checked.HeapAlloc(heap, 0, size)
+    assert block
     assert checked.HeapFree(heap, 0, block)
     # Quarantined, so still mapped: reading it here is safe.
     assert ctypes.string_at(block, size) == (FREED * size)[:size]
@@ -93,6 +108,7 @@ def test_freed_blocks_are_filled_and_watched(checked: EmulatedBackend, heap: int
 
 def test_write_after_free_is_remembered_after_eviction(checked: EmulatedBackend, heap: int) -> None:
     block = checked.HeapAlloc(heap, 0, 32)
+    assert block
     checked.HeapFree(heap, 0, block)
     ctypes.memset(block, 0x41, 1)
     # Push it out of quarantine: the corruption must still be reported.
@@ -104,7 +120,9 @@ def test_write_after_free_is_remembered_after_eviction(checked: EmulatedBackend,
 def test_checks_are_off_by_default() -> None:
     plain = EmulatedBackend()
     heap = plain.HeapCreate(0, 0, 0)
+    assert heap
     block = plain.HeapAlloc(heap, 0, 17)
+    assert block
     ctypes.memset(block + 17, 0, 1)  # in the slack: harmless without checks
     assert plain.HeapValidate(heap, 0, block)
     assert plain.HeapFree(heap, 0, block)
@@ -116,7 +134,8 @@ def test_checks_are_off_by_default() -> None:
 #: (256), a page, and just below the large-block threshold (large blocks get
 #: no tail, as on Windows: they are unmapped on free instead).
 EDGE_SIZES = [1, 15, 16, 17, 31, 32, 33, 255, 256, 257, 4095, 4096, 4097, 65536]
-EDGE_SIZES += [LARGE_THRESHOLD - 17, LARGE_THRESHOLD - 1]
+# The largest small blocks: the fixed heap's largest, and just below the growable large-block threshold.
+EDGE_SIZES += [LARGEST_BLOCK - 1, LARGEST_BLOCK]
 
 
 @pytest.fixture(params=["growable", "fixed"])
@@ -153,6 +172,7 @@ def test_overrun_caught_at_every_size(checked: EmulatedBackend, roomy_heap: int,
 def test_overrun_caught_after_realloc(checked: EmulatedBackend, roomy_heap: int, start: int, size: int) -> None:
     """A block grown or shrunk (in place or moved) is guarded at its new end."""
     block = checked.HeapAlloc(roomy_heap, 0, start)
+    assert block
     moved = checked.HeapReAlloc(roomy_heap, 0, block, size)
     assert moved
     _overrun_is_caught(checked, roomy_heap, moved, size)
@@ -162,6 +182,7 @@ def test_overrun_caught_after_realloc(checked: EmulatedBackend, roomy_heap: int,
 @pytest.mark.parametrize("size", EDGE_SIZES)
 def test_write_after_free_caught_at_every_size(checked: EmulatedBackend, roomy_heap: int, size: int) -> None:
     block = checked.HeapAlloc(roomy_heap, 0, size)
+    assert block
     assert checked.HeapFree(roomy_heap, 0, block)
     assert checked.HeapValidate(roomy_heap, 0, None)
     for offset in {0, size // 2, size - 1}:
@@ -170,3 +191,31 @@ def test_write_after_free_caught_at_every_size(checked: EmulatedBackend, roomy_h
         assert not checked.HeapValidate(roomy_heap, 0, None), f"write at offset {offset} unseen"
         ctypes.memmove(block + offset, saved, 1)
     assert checked.HeapValidate(roomy_heap, 0, None)
+
+
+# -- the fills lie on the block's DWORD grid, as Windows lays them -----------------------------
+def test_grown_bytes_get_the_pattern_on_the_blocks_grid(checked: EmulatedBackend, heap: int) -> None:
+    """A block grown from 7 to 15 bytes reads 0xBAADF00D at offset 8: the DWORDs that
+    start at or after the old size, not a pattern shifted to start at 7."""
+    block = checked.HeapAlloc(heap, HEAP_ZERO_MEMORY, 7)
+    assert block
+    grown = checked.HeapReAlloc(heap, HEAP_REALLOC_IN_PLACE_ONLY, block, 15) or checked.HeapReAlloc(heap, 0, block, 15)
+    assert grown
+    assert ctypes.string_at(grown, 7) == bytes(7)
+    assert ctypes.string_at(grown + 8, 4) == FRESH
+    assert checked.HeapFree(heap, 0, grown)
+
+
+@pytest.mark.parametrize("size", [5, 6, 7])
+def test_new_bytes_pattern_leaves_a_partial_dword_alone(checked: EmulatedBackend, heap: int, size: int) -> None:
+    """Only whole DWORDs get the pattern: growing a 0-byte block in place, the bytes of
+    the trailing partial DWORD keep what they held (the old block's tail bytes)."""
+    block = checked.HeapAlloc(heap, 0, 0)
+    assert block
+    assert ctypes.string_at(block, 8) == TAIL
+    grown = checked.HeapReAlloc(heap, HEAP_REALLOC_IN_PLACE_ONLY, block, size)
+    assert grown == block
+    assert ctypes.string_at(block, 4) == FRESH
+    assert ctypes.string_at(block + 4, size - 4) == TAIL[: size - 4]
+    assert ctypes.string_at(block + size, 8) == TAIL
+    assert checked.HeapFree(heap, 0, block)

@@ -1,7 +1,7 @@
 """Fault injection: every native call of a realistic workload made to fail, one at a time.
 
 The emulated backend reaches the C library only through ``Native``;
-``FaultyNative`` makes its N-th failable call fail (or every call from the N-th
+``FaultyMemory`` makes its N-th failable call fail (or every call from the N-th
 on, as when memory has run out for good). For every N: the API answers the
 Win32 failure (or raises under ``HEAP_GENERATE_EXCEPTIONS``), only a call
 during which a fault was injected may fail, the heap stays valid, every live
@@ -25,10 +25,10 @@ from compatheap import (
     HeapException,
 )
 from compatheap.backends.emulated import EmulatedBackend
-from compatheap.backends.emulated._faulty import FaultyNative
 from compatheap.backends.emulated._heap import LARGE_THRESHOLD
 from tests import campaigns
 from tests.conftest import require_emulation
+from tests.faulty import FaultyMemory
 from tests.fuzz.world import fill, release_backend
 
 require_emulation()
@@ -79,10 +79,11 @@ SCRIPT: List[Tuple[Any, ...]] = [
     ("destroy", "g"),
 ]
 
-VARIANTS = {
-    "plain": ({}, ()),
-    "debug": ({}, ("tail", "free")),
-    "fallback": ({"use_mremap": False, "use_usable_size": False}, ()),
+#: variant -> (whether the system's fallbacks are forced, debug checks)
+VARIANTS: Dict[str, Tuple[bool, Tuple[str, ...]]] = {
+    "plain": (False, ()),
+    "debug": (False, ("tail", "free")),
+    "fallback": (True, ()),
 }
 
 
@@ -92,8 +93,8 @@ class Outcome:
         self.divergences: List[str] = []
 
 
-def run_workload(native: FaultyNative, debug: Tuple[str, ...]) -> Outcome:
-    k32 = EmulatedBackend(debug=debug, native=native)
+def run_workload(native: FaultyMemory, debug: Tuple[str, ...]) -> Outcome:
+    k32 = EmulatedBackend(debug=debug, memory=native)
     heaps: Dict[str, Tuple[int, int]] = {}  # name -> (handle, flags)
     blocks: Dict[str, Tuple[str, int, bytes]] = {}  # key -> (heap, address, contents)
     out = Outcome()
@@ -191,8 +192,8 @@ def run_workload(native: FaultyNative, debug: Tuple[str, ...]) -> Outcome:
 
 
 def _calls(variant: str) -> int:
-    options, debug = VARIANTS[variant]
-    native = FaultyNative(**options)
+    fallback, debug = VARIANTS[variant]
+    native = FaultyMemory(use_remap=not fallback, use_usable_size=not fallback)
     outcome = run_workload(native, debug)
     assert outcome.divergences == []
     assert native.leaks() == []
@@ -203,13 +204,13 @@ def _calls(variant: str) -> int:
 @pytest.mark.parametrize("variant", sorted(VARIANTS))
 def test_every_native_failure_is_clean(variant: str, persistent: bool) -> None:
     """For every N, failing the N-th native call (or all from it on) keeps every promise."""
-    options, debug = VARIANTS[variant]
+    fallback, debug = VARIANTS[variant]
     total = _calls(variant)
     assert total > 20, "the workload makes too few native calls to prove anything"
     injected = crashes = divergences = leaks = 0
     problems: List[str] = []
     for n in range(1, total + 1):
-        native = FaultyNative(n, persistent=persistent, **options)
+        native = FaultyMemory(n, persistent=persistent, use_remap=not fallback, use_usable_size=not fallback)
         try:
             outcome = run_workload(native, debug)
         except Exception as exc:  # noqa: BLE001 - counted and reported
@@ -229,8 +230,8 @@ def test_every_native_failure_is_clean(variant: str, persistent: bool) -> None:
 
 def test_ledger_sees_a_leak() -> None:
     """The leak count is real: memory the backend keeps shows up, and goes once given back."""
-    native = FaultyNative()
-    k32 = EmulatedBackend(native=native)
+    native = FaultyMemory()
+    k32 = EmulatedBackend(memory=native)
     heap = k32.HeapCreate(0, 0, 0)
     assert native.outstanding > 0
     block = k32.HeapAlloc(heap, 0, BIG)
@@ -243,8 +244,8 @@ def test_ledger_sees_a_leak() -> None:
 
 def test_fault_reaches_the_caller() -> None:
     """An injected malloc failure is HeapAlloc's NULL and ERROR_NOT_ENOUGH_MEMORY."""
-    native = FaultyNative(only=("malloc",))
-    k32 = EmulatedBackend(native=native)
+    native = FaultyMemory(only=("malloc",))
+    k32 = EmulatedBackend(memory=native)
     heap = k32.HeapCreate(0, 0, 0)
     native.fail_at = native.calls + 1
     assert k32.HeapAlloc(heap, 0, 32) is None

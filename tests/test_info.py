@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Dict, List
 
 import pytest
 
@@ -51,8 +52,10 @@ def test_info_text_names_the_choice_and_its_reason(tmp_path: Path) -> None:
     assert "MEMORY_ALLOCATION_ALIGNMENT" in text and "mremap" in text and "malloc_usable_size" in text
 
 
-@pytest.mark.parametrize("command", [["info"], ["info", "--json"], ["run", "x.py"], ["conformance"], ["--help"]])
-def test_bad_config_file_is_one_line_naming_file_and_line(config_file: Path, command: list) -> None:
+@pytest.mark.parametrize(
+    "command", [["run", "x.py"], ["conformance"], ["bench", "--quick"], ["report", "diff", "a", "b"]]
+)
+def test_bad_config_file_is_one_line_naming_file_and_line(config_file: Path, command: List[str]) -> None:
     config_file.write_text('backend = "emulated"\n\ndebug = [tail]\n')
     result = run_command(command, env={"COMPATHEAP_CONFIG": str(config_file)})
     assert result.returncode == 2
@@ -61,6 +64,49 @@ def test_bad_config_file_is_one_line_naming_file_and_line(config_file: Path, com
     assert len(lines) == 1, result.stderr
     assert str(config_file) in lines[0] and "line 3" in lines[0]
     assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    "env",
+    [{"COMPATHEAP_BACKEND": "nope"}, {"COMPATHEAP_CONFIG": "{config}"}],
+    ids=["bad-backend", "bad-config-file"],
+)
+def test_info_and_help_run_despite_bad_settings(config_file: Path, env: Dict[str, str]) -> None:
+    """The diagnostic tools must not refuse to run on the problem they diagnose."""
+    config_file.write_text("debug = [tail]\n")
+    env = {k: v.format(config=config_file) for k, v in env.items()}
+    info = run_command(["info"], env=env)
+    assert info.returncode == 2
+    assert "SETTINGS ERROR" in info.stdout and "backends:" in info.stdout
+    assert len(info.stderr.splitlines()) == 1 and "Traceback" not in info.stderr
+    as_json = run_command(["info", "--json"], env=env)
+    assert as_json.returncode == 2 and json.loads(as_json.stdout)["settings_error"]
+    helped = run_command(["--help"], env=env)
+    assert helped.returncode == 0 and "conformance" in helped.stdout and helped.stderr == ""
+
+
+@needs_emulation
+def test_backend_errors_say_where_the_setting_came_from(config_file: Path) -> None:
+    from_env = run_command(["conformance"], env={"COMPATHEAP_BACKEND": "nope"})
+    assert from_env.returncode == 2 and from_env.stdout == ""
+    assert "COMPATHEAP_BACKEND=nope is set in the environment" in from_env.stderr
+    assert "usable here: emulated" in from_env.stderr
+    config_file.write_text('backend = "nope"\n')
+    from_file = run_command(["conformance"], env={"COMPATHEAP_CONFIG": str(config_file)})
+    assert from_file.returncode == 2
+    assert f"is set in {config_file}" in from_file.stderr
+    # Nothing to unset: the variable is not set.
+    assert "COMPATHEAP_BACKEND" not in from_file.stderr
+
+
+@needs_emulation
+def test_backend_names_are_case_insensitive(config_file: Path) -> None:
+    result = run_command(["info", "--json"], env={"COMPATHEAP_BACKEND": "Emulated"})
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["backend"]["name"] == "emulated"
+    config_file.write_text('backend = "EMULATED"\n')
+    result = run_command(["info", "--json"], env={"COMPATHEAP_CONFIG": str(config_file)})
+    assert json.loads(result.stdout)["backend"]["name"] == "emulated"
 
 
 def test_console_script_reports_bad_config_in_one_line(config_file: Path) -> None:

@@ -310,6 +310,7 @@ def test_win_error_is_windows_oserror(code: int, cls: type, errno: int, text: st
     from compatheap.legacy._names import WinError
 
     error = WinError(code)
+    assert isinstance(error, OSError)
     assert type(error).__name__ == cls.__name__ and isinstance(error, cls)
     assert (error.errno, error.strerror, getattr(error, "winerror")) == (errno, text, code)  # noqa: B009
     assert str(error) == f"[WinError {code}] {text}"

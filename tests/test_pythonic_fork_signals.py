@@ -196,7 +196,12 @@ def test_fork_inside_locked_keeps_the_hold_in_the_child() -> None:
     section.__enter__()
     try:
         # The child leaves the section it inherited, then uses the heap as usual.
-        in_child(lambda: (check(), section.__exit__(None, None, None), assert_usable(heap, block)))
+        def leave_and_use() -> None:
+            check()
+            section.__exit__(None, None, None)
+            assert_usable(heap, block)
+
+        in_child(leave_and_use)
     finally:
         section.__exit__(None, None, None)
     heap.free(block)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import ctypes
 import gc
 import threading
+from functools import partial
 from typing import Any, Callable, Iterator, List, Optional
 
 import pytest
@@ -405,7 +406,7 @@ def test_threads_sharing_blocks_see_whole_contents() -> None:
                 if len(set(data[:64])) > 1:
                     problems.append(f"mixed bytes {data[:8]!r}")
 
-    workers = [started(lambda seed=seed: writer(seed)) for seed in range(2)] + [started(reader) for _ in range(2)]
+    workers = [started(partial(writer, seed)) for seed in range(2)] + [started(reader) for _ in range(2)]
     stop.wait(1.5)
     stop.set()
     for worker in workers:

@@ -24,6 +24,7 @@ from compatheap import Block, Heap, HeapMemoryError, InvalidatedError, TypedView
 
 from .conftest import EMULATION
 
+BACKEND: compatheap.HeapBackend
 if EMULATION:
     from compatheap.backends.emulated import EmulatedBackend
 
@@ -56,7 +57,7 @@ class PythonicMachine(RuleBasedStateMachine):
         self.heap = Heap(backend=BACKEND)
         #: Live blocks in the order the heap object made them, with their bytes.
         self.live: Dict[Block, bytearray] = {}
-        self.views: List[Tuple[Block, "TypedView[Words]"]] = []
+        self.views: List[Tuple[Block, "TypedView[ctypes.Array[ctypes.c_uint16]]"]] = []
         self.dead: List[Block] = []
 
     def _pick(self, index: int) -> Block:

@@ -80,7 +80,8 @@ def test_destroy_races_with_every_call(emu: EmulatedBackend) -> None:
 
     for round_ in range(ROUNDS):
         heap = emu.HeapCreate(0, 0, 0x100000 if round_ % 2 else 0)
-        seed_blocks = [emu.HeapAlloc(heap, 0, 64) for _ in range(32)]
+        assert heap
+        seed_blocks = [emu.HeapAlloc(heap, 0, 64) or 0 for _ in range(32)]
         assert all(seed_blocks)
         stop, going = threading.Event(), threading.Event()
 
@@ -205,7 +206,7 @@ def test_threads_hammer_one_heap_with_inspection(emu: EmulatedBackend) -> None:
             assert emu.HeapFree(heap, 0, block)
         return steps
 
-    done = _together([lambda i=i: worker(i) for i in range(THREADS)])
+    done = _together([partial(worker, i) for i in range(THREADS)])
     campaigns.record("races", shared_heap_steps=sum(done))
     assert emu.HeapValidate(heap, 0, None)
     assert emu.HeapDestroy(heap)
@@ -224,6 +225,7 @@ def test_raw_buffer_freed_mid_call_is_never_written() -> None:
     noaccess = written = 0
     for _ in range(rounds):
         target = emu.HeapAlloc(heap, 0, 512)
+        assert target
         ready = threading.Event()
 
         def caller(target: int = target, ready: threading.Event = ready) -> List[int]:
@@ -261,6 +263,7 @@ def test_raw_buffer_call_does_not_wait_for_another_heaps_lock() -> None:
     emu = EmulatedBackend()
     theirs, mine = emu.HeapCreate(0, 0, 0), emu.HeapCreate(0, 0, 0)
     target = emu.HeapAlloc(mine, HEAP_ZERO_MEMORY, ctypes.sizeof(PROCESS_HEAP_ENTRY))
+    assert target
     entry = ctypes.cast(target, ctypes.POINTER(PROCESS_HEAP_ENTRY))
     locked, release = threading.Event(), threading.Event()
 

@@ -40,13 +40,28 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="also run the kernel32 figures (7, 8) in Windows CPython under Wine (from a checkout: tools/winpy.py)",
     )
-    parser.add_argument("--only", metavar="FIGS", help="comma-separated figure numbers to run, e.g. 1,2,7")
+    parser.add_argument(
+        "--only",
+        metavar="FIGS",
+        help="comma-separated figures to run, by number or by the label the table prints, e.g. 1,3a,7,L",
+    )
     # The Wine side of --wine --plot: measure the curve, leave drawing to the host.
     parser.add_argument("--curve", action="store_true", help=argparse.SUPPRESS)
 
 
+#: Every figure label the table can show; ``--only`` takes these and the bare numbers.
+FIGURE_LABELS = ["1", "2", "3", "3a", "3b", "3c", "4", "4a", "4b", "5", "5a", "5b", "5c", "6", "6a", "6b", "7"]
+FIGURE_LABELS += ["8", "8a", "8b", "8c", "L", "L2"]
+
+
 def _wanted(only: Optional[str]) -> Optional[Set[str]]:
-    return None if not only else {part.strip() for part in only.split(",") if part.strip()}
+    """The figure numbers to measure ("3a" needs all of figure 3's measurement)."""
+    return None if not only else {part.strip()[:1] for part in only.split(",") if part.strip()}
+
+
+def _selected(figure: Figure, only: Optional[str]) -> bool:
+    labels = {part.strip() for part in (only or "").split(",") if part.strip()}
+    return not labels or figure.key in labels or figure.key[:1] in labels
 
 
 def _emulated_figures(scale: Scale, wanted: Optional[Set[str]]) -> List[Figure]:
@@ -176,12 +191,13 @@ def collect(scale: Scale, only: Optional[str] = None, wine: bool = False, plot: 
     if plot:
         extra["curve"] = _curve(scale)
         if wine_data is not None and "curve" in wine_data:
-            extra["curve"].update(wine_data["curve"])
+            # Wine's kernel32 is not Windows': the plot must not pass it off as such.
+            extra["curve"].update({f"{name} (Wine)": points for name, points in wine_data["curve"].items()})
     return {
         "python": sys.version.split()[0],
         "platform": sys.platform,
         "quick": scale.quick,
-        "figures": [f.as_dict() for f in figures],
+        "figures": [f.as_dict() for f in figures if _selected(f, only)],
         **extra,
     }
 

@@ -9,11 +9,11 @@ import subprocess
 import sys
 import time
 import tracemalloc
-from typing import Any, Callable, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from .._constants import HEAP_ZERO_MEMORY
-from ..conformance._support import resident_bytes
 from ._figures import Figure, Scale
+from ._resident import resident_bytes
 from ._timing import Case, RawLibc, batch, interleaved
 
 _BLOCK = 48
@@ -237,13 +237,9 @@ def heap_growth(api: Any, libc: RawLibc, scale: Scale) -> List[Figure]:
 
     d = interleaved({"raw": raw_free, "destroy": destroy}, scale.destroy_rounds)
 
-    walk_heaps = {n: api.HeapCreate(0, 0, 0) for n in (scale.walk_small, scale.walk_large)}
-    for n, heap in walk_heaps.items():
-        _fill(api, heap, n)
-    walks = interleaved({str(n): _walker(api, heap) for n, heap in walk_heaps.items()}, scale.rounds)
-    for heap in walk_heaps.values():
-        api.HeapDestroy(heap)
-    per_entry = {n: walks[str(n)] / n for n in walk_heaps}
+    per_entry = _walk_cost(api, (scale.walk_small, scale.walk_large), scale.rounds)
+    # The same at a million blocks, fewer rounds (each walk takes a second or two).
+    huge_entry = _walk_cost(api, (scale.walk_small, scale.walk_huge), scale.walk_rounds)
     return [
         Figure(
             "5a",
@@ -266,7 +262,32 @@ def heap_growth(api: Any, libc: RawLibc, scale: Scale) -> List[Figure]:
             note="linear: the cost per entry stays flat",
             details={"ns_per_entry": {str(n): s * 1e9 for n, s in per_entry.items()}},
         ),
+        Figure(
+            "5d",
+            f"HeapWalk per entry, {scale.walk_huge:,} / {scale.walk_small:,} blocks",
+            huge_entry[scale.walk_huge] / huge_entry[scale.walk_small],
+            1.5,
+            details={"ns_per_entry": {str(n): s * 1e9 for n, s in huge_entry.items()}},
+        ),
+        Figure(
+            "5e",
+            f"HeapWalk per entry at {scale.walk_huge:,} blocks",
+            huge_entry[scale.walk_huge] * 1e6,
+            2.0,
+            unit=" us",
+        ),
     ]
+
+
+def _walk_cost(api: Any, counts: Tuple[int, int], rounds: int) -> Dict[int, float]:
+    """Seconds per entry of a whole HeapWalk, for heaps of each block count, side by side."""
+    heaps = {n: api.HeapCreate(0, 0, 0) for n in counts}
+    for n, heap in heaps.items():
+        _fill(api, heap, n)
+    walks = interleaved({str(n): _walker(api, heap) for n, heap in heaps.items()}, rounds)
+    for heap in heaps.values():
+        api.HeapDestroy(heap)
+    return {n: walks[str(n)] / n for n in heaps}
 
 
 def _walker(api: Any, heap: int) -> Callable[[], float]:

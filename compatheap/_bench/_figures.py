@@ -22,12 +22,14 @@ class Scale:
     walk_small: int
     walk_large: int
     memory_blocks: int  # figure 6
+    walk_huge: int  # figure 5d's big heap (against walk_small)
+    walk_rounds: int  # repetitions of figure 5d
 
     @classmethod
     def make(cls, quick: bool) -> "Scale":
         if quick:
-            return cls(True, 3, 2000, 36 << 20, 1, 2000, 1000, 20000, 1, 1000, 10000, 10000)
-        return cls(False, 15, 20000, 64 << 20, 3, 100000, 1000, 1000000, 3, 10000, 100000, 1000000)
+            return cls(True, 3, 2000, 36 << 20, 1, 2000, 1000, 20000, 1, 1000, 10000, 10000, 20000, 1)
+        return cls(False, 15, 20000, 64 << 20, 3, 100000, 1000, 1000000, 3, 10000, 100000, 1000000, 1000000, 3)
 
 
 @dataclass

@@ -13,9 +13,9 @@ from typing import Dict, List, Optional, Tuple, Type
 
 from .._config import Settings
 from .._errors import BackendUnavailable
-from ._base import FUNCTIONS, HeapBackend
+from ._base import FUNCTIONS, Capabilities, HeapBackend
 
-__all__ = ["FUNCTIONS", "HeapBackend", "NAMES", "available", "get", "select"]
+__all__ = ["FUNCTIONS", "Capabilities", "HeapBackend", "NAMES", "available", "get", "select"]
 
 _MODULES = {
     "kernel32": ("compatheap.backends.kernel32", "Kernel32Backend"),
@@ -72,7 +72,13 @@ def get(name: str, settings: Optional[Settings] = None) -> HeapBackend:
 def select(settings: Settings) -> Tuple[HeapBackend, str]:
     """The backend the settings ask for, and why it was chosen."""
     if settings.backend:
-        backend = get(settings.backend, settings)
+        try:
+            backend = get(settings.backend, settings)
+        except BackendUnavailable as exc:
+            # Say where the choice came from, and what can run here instead.
+            usable = ", ".join(available()) or "none"
+            fix = f"{settings.backend_origin()} (usable here: {usable})."
+            raise BackendUnavailable(exc.name, exc.reason, fix) from None
         return backend, f"{settings.backend_source} asked for {settings.backend!r}"
     for name in NAMES:
         if probe(name)[0]:

@@ -17,7 +17,7 @@ from .._args import dword_arg
 from .._constants import STATUS_ACCESS_VIOLATION
 from .._errors import HeapException
 from .._structs import HEAP_SUMMARY, PROCESS_HEAP_ENTRY
-from ._base import HeapBackend
+from ._base import DWORD, HANDLE, LPVOID, SIZE_T, Capabilities, HeapBackend
 
 _c_void_p, _c_size_t, _c_uint32, _c_int = ctypes.c_void_p, ctypes.c_size_t, ctypes.c_uint32, ctypes.c_int
 _BOOL = _c_int
@@ -80,7 +80,6 @@ class Kernel32Backend(HeapBackend):
             func.restype = restype
             func.argtypes = argtypes
             funcs[fname] = func
-        self._funcs = funcs
         # Raw ctypes objects on the instance shadow the class's methods: no
         # Python frame between the caller and kernel32.
         for fname in _SIGNATURES:
@@ -108,21 +107,27 @@ class Kernel32Backend(HeapBackend):
     def fix(cls) -> str:
         return "Outside Windows use the 'emulated' backend (unset COMPATHEAP_BACKEND)."
 
-    def HeapAlloc(self, hHeap: Any, dwFlags: Any, dwBytes: Any) -> Optional[int]:
+    @property
+    def capabilities(self) -> Capabilities:
+        # Windows' own heap: no promise past Windows', its debug checks are
+        # the system's global flags, and its memory is Windows' business.
+        return Capabilities(features={"heap": "the real kernel32 heap (mremap and malloc_usable_size not used)"})
+
+    def HeapAlloc(self, hHeap: HANDLE, dwFlags: DWORD, dwBytes: SIZE_T) -> Optional[int]:
         try:
             result: Optional[int] = self._alloc(hHeap, dwFlags, dwBytes)
         except OSError as exc:
             raise self._translate(exc, "HeapAlloc", dwBytes) from None
         return result
 
-    def HeapReAlloc(self, hHeap: Any, dwFlags: Any, lpMem: Any, dwBytes: Any) -> Optional[int]:
+    def HeapReAlloc(self, hHeap: HANDLE, dwFlags: DWORD, lpMem: LPVOID, dwBytes: SIZE_T) -> Optional[int]:
         try:
             result: Optional[int] = self._realloc(hHeap, dwFlags, lpMem, dwBytes)
         except OSError as exc:
             raise self._translate(exc, "HeapReAlloc", dwBytes) from None
         return result
 
-    def HeapCreate(self, flOptions: Any, dwInitialSize: Any, dwMaximumSize: Any) -> Optional[int]:
+    def HeapCreate(self, flOptions: DWORD, dwInitialSize: SIZE_T, dwMaximumSize: SIZE_T) -> Optional[int]:
         try:
             result: Optional[int] = self._create(flOptions, dwInitialSize, dwMaximumSize)
         except OSError as exc:
@@ -130,7 +135,7 @@ class Kernel32Backend(HeapBackend):
         return result
 
     @staticmethod
-    def _translate(exc: OSError, function: str, nbytes: Any) -> Exception:
+    def _translate(exc: OSError, function: str, nbytes: SIZE_T) -> Exception:
         status = _seh_status(exc)
         if status is None:
             return exc
@@ -151,6 +156,6 @@ class Kernel32Backend(HeapBackend):
         code: int = self._get_last_error()
         return code & 0xFFFFFFFF
 
-    def SetLastError(self, dwErrCode: Any) -> None:
+    def SetLastError(self, dwErrCode: DWORD) -> None:
         code = dword_arg(dwErrCode, 1)
         self._set_last_error(code - (1 << 32) if code & 0x80000000 else code)

@@ -1,15 +1,24 @@
-"""Run the conformance suite and summarise it per function family and backend."""
+"""Run the conformance suite and summarise it per function family and backend.
+
+The run does not depend on the current directory: pytest gets the suite's own
+configuration file and root directory (a project's ``pytest.ini``,
+``conftest.py`` and ``addopts`` stay out), and the pytest cache and
+Hypothesis' example database live under the user cache directory.
+"""
 
 from __future__ import annotations
 
-import datetime as _dt
+import datetime as dt
 import json
 import os
 import sys
-from collections import defaultdict
+from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, TextIO, Tuple
 
+import pytest
+
+from .. import _report
 from . import _support
 
 #: Test module -> the function family it covers, as shown in the table.
@@ -32,8 +41,17 @@ FAMILIES = {
     "stateful": "random sequences",
     "smoke": "basic cycle",
     "pythonic": "Pythonic API",
+    "differential": "differential (transcripts)",
 }
-OUTCOMES = ("passed", "failed", "deviation", "skipped")
+OUTCOMES = _report.OUTCOMES
+SUITE = Path(__file__).resolve().parent
+#: The suite's own pytest configuration: markers, no addopts, no filterwarnings.
+CONFIG_FILE = SUITE / "conformance.ini"
+#: pytest's default ``-r`` characters: anything else asks for pytest's own summary.
+_DEFAULT_REPORTCHARS = ("fE", "")
+_ENV_NO_AUTOLOAD = "PYTEST_DISABLE_PLUGIN_AUTOLOAD"
+#: A failure message longer than this is cut in the report (its tail is kept).
+_MESSAGE_LIMIT = 4000
 
 
 class _Collector:
@@ -43,21 +61,35 @@ class _Collector:
         self.progress = progress
         self.total = 0
         self.done = 0
-        self.results: List[Dict[str, str]] = []
+        self.results: List[Dict[str, Any]] = []
         self.failures: List[str] = []
         self.meta: Dict[str, Tuple[str, str]] = {}
         self.step = 1
+        #: Whether pytest's own terminal output is on (the user asked for it, e.g. -v or -rA).
+        self.pytest_output = False
+
+    @pytest.hookimpl(trylast=True)  # after the terminal plugin's
+    def pytest_configure(self, config: Any) -> None:
+        verbose = int(config.option.verbose)
+        self.pytest_output = verbose > 0 or config.option.reportchars not in _DEFAULT_REPORTCHARS
+        if not self.pytest_output:
+            # The table replaces pytest's report; -q, --tb, -x and the like still apply.
+            reporter = config.pluginmanager.get_plugin("terminalreporter")
+            if reporter is not None:
+                config.pluginmanager.unregister(reporter)
+        if verbose < 0 or self.pytest_output:
+            self.progress = None
 
     def pytest_collection_finish(self, session: Any) -> None:
-        # After deselection (-k, -m): these are the tests that will run.
+        # After deselection (-k, -m, --lf): these are the tests that will run.
         items = session.items
         self.total = len(items)
         self.step = max(1, self.total // 10)
         for item in items:
             stem = item.module.__name__.rpartition(".")[2] if getattr(item, "module", None) else item.name
-            module = stem[len("test_") :] if stem.startswith("test_") else stem
+            module = stem.removeprefix("test_")
             callspec = getattr(item, "callspec", None)
-            backend = callspec.params.get("k32", "common") if callspec is not None else "common"
+            backend = callspec.params.get("k32", _report.COMMON) if callspec is not None else _report.COMMON
             self.meta[item.nodeid] = (FAMILIES.get(module, module), str(backend))
 
     def pytest_runtest_logreport(self, report: Any) -> None:
@@ -69,14 +101,34 @@ class _Collector:
             outcome = report.outcome
             if hasattr(report, "wasxfail"):
                 outcome = "deviation" if report.skipped else "failed"
+            message = None
             if outcome == "failed":
-                self.failures.append(f"{report.nodeid}\n{report.longreprtext}")
+                text = report.longreprtext
+                self.failures.append(f"{report.nodeid}\n{text}")
+                message = text if len(text) <= _MESSAGE_LIMIT else "...\n" + text[-_MESSAGE_LIMIT:]
             if report.when == "teardown":
                 # The call was already counted; a failing teardown turns it red.
                 self.results[-1]["outcome"] = "failed"
+                self.results[-1]["message"] = message
                 return
             family, backend = self.meta.get(report.nodeid, ("-", "-"))
-            self.results.append({"test": report.nodeid, "family": family, "backend": backend, "outcome": outcome})
+            skip_reason = None
+            if outcome == "skipped" and isinstance(report.longrepr, tuple):
+                skip_reason = str(report.longrepr[2]).replace("Skipped: ", "", 1)
+            if outcome == "deviation":
+                message = str(report.wasxfail)
+            self.results.append(
+                {
+                    "test": report.nodeid,
+                    "case": _report.case_of(report.nodeid, backend),
+                    "family": family,
+                    "backend": backend,
+                    "outcome": outcome,
+                    "duration": round(float(report.duration), 6),
+                    "message": message,
+                    "skip_reason": skip_reason,
+                }
+            )
             self.done += 1
             self._show_progress()
 
@@ -96,14 +148,11 @@ class _Collector:
         progress.flush()
 
 
-def summarise(results: Sequence[Dict[str, str]]) -> Dict[str, Dict[str, Dict[str, int]]]:
-    table: Dict[str, Dict[str, Dict[str, int]]] = defaultdict(lambda: defaultdict(lambda: dict.fromkeys(OUTCOMES, 0)))
-    for r in results:
-        table[r["family"]][r["backend"]][r["outcome"]] += 1
-    return {family: dict(cells) for family, cells in table.items()}
+def summarise(results: Sequence[Dict[str, Any]]) -> Dict[str, Dict[str, Dict[str, int]]]:
+    return _report.summarise(results)
 
 
-def format_table(results: Sequence[Dict[str, str]]) -> str:
+def format_table(results: Sequence[Dict[str, Any]], debug: str = "") -> str:
     """Function family x backend: passed / failed / expected deviation, with totals."""
     table = summarise(results)
     backends = sorted({r["backend"] for r in results})
@@ -112,36 +161,92 @@ def format_table(results: Sequence[Dict[str, str]]) -> str:
     cell = max([22] + [len(b) for b in backends])
     lines = [f"{'function family':<{width}}  " + "  ".join(f"{b:>{cell}}" for b in backends)]
     lines.append("-" * len(lines[0]))
-
-    def fmt(counts: Dict[str, int]) -> str:
-        text = f"{counts['passed']} ok"
-        if counts["failed"]:
-            text += f" / {counts['failed']} FAIL"
-        if counts["deviation"]:
-            text += f" / {counts['deviation']} dev"
-        if counts["skipped"]:
-            text += f" / {counts['skipped']} skip"
-        return text
-
     for family in sorted(table):
         row = []
         for b in backends:
             counts = table[family].get(b, dict.fromkeys(OUTCOMES, 0))
             for o in OUTCOMES:
                 totals[b][o] += counts[o]
-            row.append(f"{fmt(counts):>{cell}}")
+            row.append(f"{_report.cell_text(counts):>{cell}}")
         lines.append(f"{family:<{width}}  " + "  ".join(row))
     lines.append("-" * len(lines[0]))
-    lines.append(f"{'total':<{width}}  " + "  ".join(f"{fmt(totals[b]):>{cell}}" for b in backends))
-    lines.append("ok = passed, FAIL = failed, dev = expected (known) deviation, skip = not applicable")
+    lines.append(f"{'total':<{width}}  " + "  ".join(f"{_report.cell_text(totals[b]):>{cell}}" for b in backends))
+    lines.append(_report.LEGEND)
+    if _report.COMMON in backends:
+        lines.append(_report.COMMON_NOTE)
+    if debug:
+        lines.append(f"debug checks: {debug}")
+    reasons = Counter(
+        (r["backend"], r["skip_reason"] or "no reason given") for r in results if r["outcome"] == "skipped"
+    )
+    if reasons:
+        lines.append("skipped, and why:")
+        lines += [f"  {count:>4} on {backend}: {reason}" for (backend, reason), count in sorted(reasons.items())]
     return "\n".join(lines)
 
 
-def default_report_path() -> Path:
+def reports_dir() -> Path:
     import platformdirs
 
-    stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
-    return Path(platformdirs.user_data_path("compatheap")) / "reports" / f"conformance-{stamp}.json"
+    return Path(platformdirs.user_data_path("compatheap")) / "reports"
+
+
+def default_report_path() -> Path:
+    stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%d-%H%M%S-%f")
+    return reports_dir() / f"conformance-{stamp}.json"
+
+
+def cache_dir() -> Path:
+    """Where the suite's pytest cache (for --lf) and Hypothesis database live."""
+    import platformdirs
+
+    return Path(platformdirs.user_cache_path("compatheap")) / "conformance"
+
+
+def _debug_checks(backend_names: Sequence[str]) -> Dict[str, Any]:
+    import compatheap
+
+    settings = compatheap.settings
+    per_backend = {}
+    for name in backend_names:
+        if name == _report.COMMON:
+            continue
+        checks = getattr(_support.make_backend(name), "debug_checks", None)
+        per_backend[name] = sorted(checks) if checks is not None else None
+    return {"enabled": sorted(settings.debug), "source": settings.debug_source, "per_backend": per_backend}
+
+
+def _describe_debug(debug: Dict[str, Any]) -> str:
+    if not debug["enabled"]:
+        return ""
+    text = f"{', '.join(debug['enabled'])} (from {debug['source']})"
+    without = [name for name, checks in debug["per_backend"].items() if checks is not None and not checks]
+    if without:
+        text += f"; not applied on {', '.join(without)}"
+    return text
+
+
+def _check_backends(backends: Optional[Sequence[str]]) -> Optional[str]:
+    """Why the requested backends cannot be tested, or None when they can."""
+    try:
+        requested = list(backends) if backends else _support.requested()
+    except ValueError as exc:
+        return str(exc)
+    usable = _support.backend_params(restrict=False)
+    for name in requested or ():
+        if name not in usable:
+            return f"backend {name!r} cannot be tested here: {_support.unavailable_reason(name)}"
+    return None
+
+
+def pytest_arguments(extra_args: Sequence[str]) -> List[str]:
+    """The pytest command line of a run: the suite's own config, rootdir and cache."""
+    args = ["-c", str(CONFIG_FILE), "--rootdir", str(SUITE), "--confcutdir", str(SUITE)]
+    args += ["-o", f"cache_dir={cache_dir() / 'pytest-cache'}", "-p", "_hypothesis_pytestplugin"]
+    if _support.is_wine():
+        # Heap exceptions are caught, but faulthandler would print each one.
+        args += ["-p", "no:faulthandler"]
+    return [*args, *extra_args, str(SUITE)]
 
 
 def run(
@@ -150,60 +255,68 @@ def run(
     extra_args: Sequence[str] = (),
     out: Optional[TextIO] = None,
     progress: Any = "stderr",
+    keep: Optional[int] = None,
 ) -> int:
     """Run the suite; print the table; write the JSON report. Returns the exit status.
 
     ``progress`` is where the progress line goes (``None`` for nowhere).
+    Problems with the request go to stderr with exit status 2.
     """
-    import pytest
+    from hypothesis import configuration as hypothesis_configuration
 
     # Looked up now, not at import: callers (and pytest's capture) swap them.
     out = out if out is not None else sys.stdout
     progress = sys.stderr if progress == "stderr" else progress
-
-    if backends:
-        usable = _support.backend_params(restrict=False)
-        for name in backends:
-            if name not in usable:
-                why = _support.unavailable_reason(name)
-                out.write(f"compatheap: backend {name!r} cannot be tested here: {why}\n")
-                return 2
-    collector = _Collector(progress)
-    # The terminal plugin is off (the table replaces it), so the options it
-    # owns must not come in through a project's addopts.
-    args = ["-o", "addopts=", "-p", "no:cacheprovider", "-p", "no:terminal"]
-    if _support.is_wine():
-        # Heap exceptions are caught, but faulthandler would print each one.
-        args += ["-p", "no:faulthandler"]
-    args += ["--pyargs", "compatheap.conformance", *extra_args]
-    saved = os.environ.get(_support.ENV_BACKENDS)
+    problem = _check_backends(backends)
+    kept = _report.DEFAULT_KEEP
     try:
-        if backends:
-            os.environ[_support.ENV_BACKENDS] = ",".join(backends)
-        code = pytest.main(args, plugins=[collector])
+        kept = _report.keep_count(keep)
+    except ValueError as exc:
+        problem = problem or str(exc)
+    if problem is not None:
+        sys.stderr.write(f"compatheap: error: {problem}\n")
+        return 2
+
+    collector = _Collector(progress)
+    # Third-party plugins installed here stay out (name one with -- -p NAME):
+    # what the suite checks must not depend on them.
+    environ = {_ENV_NO_AUTOLOAD: "1"}
+    if backends:
+        environ[_support.ENV_BACKENDS] = ",".join(backends)
+    saved = {name: os.environ.get(name) for name in environ}
+    # Not .hypothesis/ in the current directory: the user cache directory.
+    hypothesis_configuration.set_hypothesis_home_dir(cache_dir() / "hypothesis")
+    try:
+        os.environ.update(environ)
+        code = pytest.main(pytest_arguments(extra_args), plugins=[collector])
     finally:
-        if saved is None:
-            os.environ.pop(_support.ENV_BACKENDS, None)
-        else:
-            os.environ[_support.ENV_BACKENDS] = saved
-    if progress is not None and progress.isatty():
+        hypothesis_configuration.set_hypothesis_home_dir(None)
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+    if progress is not None and collector.progress is not None and progress.isatty():
         progress.write("\n")
-    for failure in collector.failures:
-        out.write(f"FAILED {failure}\n\n")
-    out.write(format_table(collector.results) + "\n")
+    if int(code) in (pytest.ExitCode.USAGE_ERROR, pytest.ExitCode.INTERNAL_ERROR):
+        sys.stderr.write(f"compatheap: error: pytest could not run the suite (exit status {int(code)})\n")
+        return 2
+    if not collector.pytest_output:
+        for failure in collector.failures:
+            out.write(f"FAILED {failure}\n\n")
+    tested = sorted({r["backend"] for r in collector.results})
+    debug = _debug_checks(tested)
+    out.write(format_table(collector.results, _describe_debug(debug)) + "\n")
+    variants = {
+        name: _report.backend_variant(name, _support.make_backend(name)) for name in tested if name != _report.COMMON
+    }
+    data = _report.build(collector.results, variants, debug, list(extra_args), int(code))
     path = report if report is not None else default_report_path()
     path.parent.mkdir(parents=True, exist_ok=True)
-    info = {
-        "platform": sys.platform,
-        "python": sys.version.split()[0],
-        "wine": _support.is_wine(),
-        "backends": sorted({r["backend"] for r in collector.results}),
-        "summary": summarise(collector.results),
-        "results": collector.results,
-        "exit_status": int(code),
-    }
-    path.write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
+    path.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
     out.write(f"report: {path}\n")
+    if report is None:
+        _report.prune(path.parent, kept)
     if not collector.results:
         out.write("no test ran\n")
         return 1

@@ -4,54 +4,76 @@ from __future__ import annotations
 
 import ctypes
 import os
-from typing import Any, Dict, List, Optional, Tuple
+import threading
+from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple
 
 import compatheap
 from compatheap import backends
-from compatheap.backends.emulated import EmulatedBackend
-from compatheap.backends.emulated._native import Native
 
 #: Environment variable restricting the run to some backends (comma-separated).
 ENV_BACKENDS = "COMPATHEAP_CONFORMANCE_BACKENDS"
 
-#: Emulated variants run in addition to the real backends: the fallbacks
-#: macOS and the BSDs take (no mremap, no malloc_usable_size), forced here.
-VARIANTS = {"emulated-fallback": "emulated"}
 
-_instances: Dict[str, compatheap.HeapBackend] = {}
+def variants() -> Dict[str, str]:
+    """Every variant the available backends declare, with its backend's name."""
+    found: Dict[str, str] = {}
+    for name in backends.available():
+        for variant in backends.get(name).capabilities.variants:
+            found[variant] = name
+    return found
+
+
+def known_params() -> List[str]:
+    """Every name the suite can be restricted to, usable here or not."""
+    return [*backends.NAMES, *variants()]
+
+
+def requested(environ: Mapping[str, str] = os.environ) -> Optional[List[str]]:
+    """The backends ``COMPATHEAP_CONFORMANCE_BACKENDS`` asks for; None when it is unset.
+
+    Raises ``ValueError`` for a name that is no backend: a typo must not
+    quietly test nothing.
+    """
+    chosen = [w.strip().lower() for w in environ.get(ENV_BACKENDS, "").split(",") if w.strip()]
+    if not chosen:
+        return None
+    unknown = [name for name in chosen if name not in known_params()]
+    if unknown:
+        raise ValueError(
+            f"{ENV_BACKENDS} names unknown backend(s) {', '.join(unknown)}; choose from {', '.join(known_params())}"
+        )
+    return chosen
 
 
 def backend_params(restrict: bool = True) -> List[str]:
-    """The backend names the suite is parametrised over."""
-    names = backends.available()
-    params = list(names)
-    params += [variant for variant, base in VARIANTS.items() if base in names]
-    wanted = os.environ.get(ENV_BACKENDS) if restrict else None
-    if wanted:
-        chosen = [w.strip() for w in wanted.split(",") if w.strip()]
+    """The backend names the suite is parametrised over: each backend, then the variants they declare."""
+    params = backends.available() + list(variants())
+    chosen = requested() if restrict else None
+    if chosen is not None:
         params = [p for p in params if p in chosen]
     return params
 
 
 def unavailable_reason(param: str) -> str:
     """Why ``param`` is not among :func:`backend_params` here."""
-    name = VARIANTS.get(param, param)
+    name = base_name(param)
     if name not in backends.NAMES:
-        return f"no such backend (choose from {', '.join(backends.NAMES + tuple(VARIANTS))})"
+        return f"no such backend (choose from {', '.join(backends.NAMES + tuple(variants()))})"
     return backends.probe(name)[1]
 
 
 def make_backend(param: str) -> compatheap.HeapBackend:
-    if param == "emulated-fallback":
-        if param not in _instances:
-            _instances[param] = EmulatedBackend(native=Native(use_mremap=False, use_usable_size=False))
-        return _instances[param]
+    """The backend (or variant) a suite parameter names."""
+    base = variants().get(param)
+    if base is not None:
+        return backends.get(base).variant(param)
     backend: compatheap.HeapBackend = backends.get(param)
     return backend
 
 
 def base_name(param: str) -> str:
-    return VARIANTS.get(param, param)
+    """The backend a parameter (a backend's or a variant's name) belongs to."""
+    return variants().get(param, param)
 
 
 def is_wine() -> bool:
@@ -123,37 +145,60 @@ def fill(length: int, seed: int = 0) -> bytes:
     return (cycle * (length // 251 + 1))[:length]
 
 
-def resident_bytes() -> Optional[int]:
-    """This process's resident memory in bytes, or None where it cannot be read."""
-    windll = getattr(ctypes, "WinDLL", None)
-    if windll is not None:
+#: How long a thread must stay blocked to count as waiting. Only the
+#: "has not finished" side depends on it, and a slow machine only makes that
+#: side more certain.
+SHORT = 0.2
+#: How long a thread that should finish may take; generous for slow emulators.
+LONG = 30.0
 
-        class _Counters(ctypes.Structure):
-            _fields_ = [("cb", ctypes.c_uint32), ("PageFaultCount", ctypes.c_uint32)] + [
-                (name, ctypes.c_size_t)
-                for name in (
-                    "PeakWorkingSetSize",
-                    "WorkingSetSize",
-                    "QuotaPeakPagedPoolUsage",
-                    "QuotaPagedPoolUsage",
-                    "QuotaPeakNonPagedPoolUsage",
-                    "QuotaNonPagedPoolUsage",
-                    "PagefileUsage",
-                    "PeakPagefileUsage",
-                )
-            ]
 
-        kernel32 = windll("kernel32")
-        query = kernel32.K32GetProcessMemoryInfo
-        query.argtypes = [ctypes.c_void_p, ctypes.POINTER(_Counters), ctypes.c_uint32]
-        query.restype = ctypes.c_int
-        kernel32.GetCurrentProcess.restype = ctypes.c_void_p
-        counters = _Counters(cb=ctypes.sizeof(_Counters))
-        if not query(kernel32.GetCurrentProcess(), ctypes.byref(counters), counters.cb):
-            return None
-        return int(counters.WorkingSetSize)
-    try:
-        with open("/proc/self/statm") as statm:
-            return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
-    except (OSError, ValueError, IndexError):
-        return None
+class Worker:
+    """Runs ``action`` on a thread of its own; ``started`` is set right before the call."""
+
+    def __init__(self, action: Callable[[], Any]) -> None:
+        self.started = threading.Event()
+        self.done = threading.Event()
+        self.result: Any = None
+        self.error: Optional[BaseException] = None
+        self._thread = threading.Thread(target=self._run, args=(action,), daemon=True)
+        self._thread.start()
+
+    def _run(self, action: Callable[[], Any]) -> None:
+        self.started.set()
+        try:
+            self.result = action()
+        except BaseException as exc:  # noqa: BLE001 - reported to the test's thread
+            self.error = exc
+        finally:
+            self.done.set()
+
+    def assert_waiting(self) -> None:
+        assert self.started.wait(LONG), "worker thread did not start"
+        assert not self.done.wait(SHORT), "the call did not wait for the heap lock"
+
+    def assert_finishes(self) -> Any:
+        assert self.done.wait(LONG), "the call is still waiting"
+        self._thread.join(LONG)
+        if self.error is not None:
+            raise self.error
+        return self.result
+
+
+class Held:
+    """The calling thread's hold on a heap lock, released for sure at the end."""
+
+    def __init__(self, k32: Any, heap: int) -> None:
+        self.k32, self.heap, self.depth = k32, heap, 0
+
+    def lock(self) -> None:
+        assert self.k32.HeapLock(self.heap)
+        self.depth += 1
+
+    def unlock(self) -> None:
+        assert self.k32.HeapUnlock(self.heap)
+        self.depth -= 1
+
+    def release_all(self) -> None:
+        while self.depth:
+            self.unlock()

@@ -10,8 +10,14 @@ from compatheap.conformance import _support
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line("markers", "emulated_only: a safety promise Windows does not make")
+    config.addinivalue_line(
+        "markers", "needs(capability): runs only on backends whose capabilities have it (see backends.Capabilities)"
+    )
     config.addinivalue_line("markers", "wine_deviation(reason): Windows behaviour Wine 8 lacks")
+    try:
+        _support.requested()
+    except ValueError as exc:
+        raise pytest.UsageError(str(exc)) from None
 
 
 @pytest.fixture(scope="session")
@@ -29,14 +35,17 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 @pytest.fixture
 def k32(request: pytest.FixtureRequest, on_wine: bool) -> Any:
     """The backend under test, used like ``ctypes.windll.kernel32``."""
-    name = _support.base_name(request.param)
-    if name != "emulated" and request.node.get_closest_marker("emulated_only"):
-        pytest.skip("a safety promise of the emulation; Windows may crash here")
+    backend = _support.make_backend(request.param)
+    capabilities = backend.capabilities
+    for marker in request.node.iter_markers("needs"):
+        for capability in marker.args:
+            if not getattr(capabilities, capability):
+                pytest.skip(f"{request.param} lacks the capability {capability} (see backends.Capabilities)")
     deviation = request.node.get_closest_marker("wine_deviation")
-    if deviation is not None and name == "kernel32" and on_wine:
+    if deviation is not None and on_wine:
         reason = deviation.args[0] if deviation.args else "known Wine deviation"
         request.applymarker(pytest.mark.xfail(reason=f"Wine deviation: {reason}", strict=True))
-    return _support.make_backend(request.param)
+    return backend
 
 
 @pytest.fixture

@@ -52,7 +52,7 @@ def test_largest_free_block_fits_in_the_room(k32: Any, fixed_heap: int) -> None:
     assert k32.HeapFree(fixed_heap, 0, block)
 
 
-@pytest.mark.emulated_only
+@pytest.mark.needs("refuses_bad_pointers")
 def test_compact_of_destroyed_heap_fails(k32: Any) -> None:
     """Compacting a destroyed heap fails: 0 and ERROR_INVALID_HANDLE."""
     heap = k32.HeapCreate(0, 0, 0)

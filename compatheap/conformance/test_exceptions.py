@@ -205,7 +205,7 @@ def test_realloc_null_pointer_does_not_raise(k32: Any, raising_heap: int) -> Non
     assert k32.HeapReAlloc(raising_heap, HEAP_GENERATE_EXCEPTIONS, None, 100) is None
 
 
-@pytest.mark.emulated_only
+@pytest.mark.needs("refuses_bad_pointers")
 def test_bad_pointer_is_not_an_out_of_memory_exception(k32: Any, raising_heap: int) -> None:
     """Only STATUS_NO_MEMORY failures raise: a freed pointer still gets NULL with
     ERROR_INVALID_PARAMETER."""

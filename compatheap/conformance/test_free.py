@@ -102,7 +102,7 @@ def _assert_refused(k32: Any, heap: int, pointer: int) -> None:
     _heap_still_works(k32, heap)
 
 
-@pytest.mark.emulated_only
+@pytest.mark.needs("refuses_bad_pointers")
 def test_double_free_is_refused(k32: Any, heap: int) -> None:
     """(impl) Freeing a block twice: FALSE, ERROR_INVALID_PARAMETER, heap unharmed."""
     keep = k32.HeapAlloc(heap, 0, 32)
@@ -114,7 +114,7 @@ def test_double_free_is_refused(k32: Any, heap: int) -> None:
     assert k32.HeapFree(heap, 0, keep)
 
 
-@pytest.mark.emulated_only
+@pytest.mark.needs("refuses_bad_pointers")
 def test_double_free_of_large_block_is_refused(k32: Any, heap: int) -> None:
     """(impl) The same holds for a block with its own mapping."""
     block = k32.HeapAlloc(heap, 0, 0x200000)
@@ -122,7 +122,7 @@ def test_double_free_of_large_block_is_refused(k32: Any, heap: int) -> None:
     _assert_refused(k32, heap, block)
 
 
-@pytest.mark.emulated_only
+@pytest.mark.needs("refuses_bad_pointers")
 def test_double_free_on_fixed_heap_is_refused(k32: Any, fixed_heap: int) -> None:
     """(impl) A fixed heap refuses a double free and its room stays consistent."""
     block = k32.HeapAlloc(fixed_heap, 0, 0x1000)
@@ -139,7 +139,7 @@ def test_double_free_on_fixed_heap_is_refused(k32: Any, fixed_heap: int) -> None
     assert k32.HeapFree(fixed_heap, 0, second)
 
 
-@pytest.mark.emulated_only
+@pytest.mark.needs("refuses_bad_pointers")
 def test_foreign_pointer_is_refused(k32: Any, heap: int) -> None:
     """(impl) A pointer into a static buffer is not freed, and the buffer is untouched."""
     buffer = ctypes.create_string_buffer(pattern(256), 256)
@@ -148,7 +148,7 @@ def test_foreign_pointer_is_refused(k32: Any, heap: int) -> None:
     assert buffer.raw == pattern(256)
 
 
-@pytest.mark.emulated_only
+@pytest.mark.needs("refuses_bad_pointers")
 @pytest.mark.parametrize("offset", [1, 2 * PTR, 64])
 def test_interior_pointer_is_refused(k32: Any, heap: int, offset: int) -> None:
     """(impl) A pointer inside a live block is refused; the block itself stays live."""
@@ -160,7 +160,7 @@ def test_interior_pointer_is_refused(k32: Any, heap: int, offset: int) -> None:
     assert k32.HeapFree(heap, 0, block)
 
 
-@pytest.mark.emulated_only
+@pytest.mark.needs("refuses_bad_pointers")
 def test_other_heaps_block_is_refused(k32: Any, heap: int, fixed_heap: int) -> None:
     """(impl) A block freed through the wrong heap is refused and stays live in its own."""
     block = k32.HeapAlloc(fixed_heap, 0, 40)
@@ -174,7 +174,7 @@ def test_other_heaps_block_is_refused(k32: Any, heap: int, fixed_heap: int) -> N
     assert k32.HeapFree(heap, 0, other)
 
 
-@pytest.mark.emulated_only
+@pytest.mark.needs("refuses_bad_pointers")
 def test_process_heap_refuses_private_heaps_block(k32: Any, heap: int) -> None:
     """(impl) The process heap does not free another heap's block."""
     block = k32.HeapAlloc(heap, 0, 40)
@@ -182,7 +182,7 @@ def test_process_heap_refuses_private_heaps_block(k32: Any, heap: int) -> None:
     assert k32.HeapFree(heap, 0, block)
 
 
-@pytest.mark.emulated_only
+@pytest.mark.needs("refuses_bad_pointers")
 def test_free_through_destroyed_heap_is_refused(k32: Any) -> None:
     """(impl) HeapFree with a destroyed heap handle: FALSE, ERROR_INVALID_PARAMETER."""
     heap = k32.HeapCreate(0, 0, 0)

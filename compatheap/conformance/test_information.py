@@ -146,7 +146,7 @@ def test_termination_on_corruption_is_accepted(k32: Any, heap: int) -> None:
     assert _new_mode(k32, heap) == 0  # it does not change the compatibility mode
 
 
-@pytest.mark.emulated_only
+@pytest.mark.needs("refuses_bad_pointers")
 def test_destroyed_heap_information(k32: Any) -> None:
     """A destroyed heap: setting fails with ERROR_INVALID_HANDLE, querying with ERROR_NOACCESS."""
     heap = k32.HeapCreate(0, 0, 0)

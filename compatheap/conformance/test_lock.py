@@ -3,71 +3,12 @@
 from __future__ import annotations
 
 import ctypes
-import threading
-from typing import Any, Callable, Dict, Iterator, Optional
+from typing import Any, Callable, Dict, Iterator
 
 import pytest
 
 from compatheap import ERROR_INVALID_HANDLE, HEAP_NO_SERIALIZE
-from compatheap.conformance._support import busy_blocks, walk_full
-
-#: How long a thread must stay blocked to count as waiting. Only the
-#: "has not finished" side depends on it, and a slow machine only makes that
-#: side more certain.
-SHORT = 0.2
-#: How long a thread that should finish may take; generous for slow emulators.
-LONG = 30.0
-
-
-class Worker:
-    """Runs ``action`` on a thread of its own; ``started`` is set right before the call."""
-
-    def __init__(self, action: Callable[[], Any]) -> None:
-        self.started = threading.Event()
-        self.done = threading.Event()
-        self.result: Any = None
-        self.error: Optional[BaseException] = None
-        self._thread = threading.Thread(target=self._run, args=(action,), daemon=True)
-        self._thread.start()
-
-    def _run(self, action: Callable[[], Any]) -> None:
-        self.started.set()
-        try:
-            self.result = action()
-        except BaseException as exc:  # noqa: BLE001 - reported to the test's thread
-            self.error = exc
-        finally:
-            self.done.set()
-
-    def assert_waiting(self) -> None:
-        assert self.started.wait(LONG), "worker thread did not start"
-        assert not self.done.wait(SHORT), "the call did not wait for the heap lock"
-
-    def assert_finishes(self) -> Any:
-        assert self.done.wait(LONG), "the call is still waiting"
-        self._thread.join(LONG)
-        if self.error is not None:
-            raise self.error
-        return self.result
-
-
-class Held:
-    """The calling thread's hold on a heap lock, released for sure at the end."""
-
-    def __init__(self, k32: Any, heap: int) -> None:
-        self.k32, self.heap, self.depth = k32, heap, 0
-
-    def lock(self) -> None:
-        assert self.k32.HeapLock(self.heap)
-        self.depth += 1
-
-    def unlock(self) -> None:
-        assert self.k32.HeapUnlock(self.heap)
-        self.depth -= 1
-
-    def release_all(self) -> None:
-        while self.depth:
-            self.unlock()
+from compatheap.conformance._support import SHORT, Held, Worker, busy_blocks, walk_full
 
 
 @pytest.fixture
@@ -181,7 +122,7 @@ def test_lock_serialises_a_sequence(k32: Any, heap: int, held: Held) -> None:
     assert k32.HeapSize(heap, 0, theirs) == 96
 
 
-@pytest.mark.emulated_only
+@pytest.mark.needs("refuses_bad_pointers")
 def test_lock_of_destroyed_or_bogus_heap_fails(k32: Any) -> None:
     """HeapLock and HeapUnlock of a destroyed or bogus handle fail with ERROR_INVALID_HANDLE."""
     heap = k32.HeapCreate(0, 0, 0)

@@ -26,7 +26,7 @@ POINTER_SIZE = ctypes.sizeof(ctypes.c_void_p)
 #: The unit of Windows' own heap tests (0x40000 on 64-bit, 0x20000 on 32-bit).
 UNIT = 0x8000 * POINTER_SIZE
 #: From here on a block lives in its own mapping on a growable heap.
-LARGE = 0xFF000 if POINTER_SIZE == 8 else 0x7F000
+LARGE = 0xFF000 if POINTER_SIZE == 8 else 0x7EFF0
 #: A last-error value no heap call sets (fits the C int ctypes.set_last_error takes).
 SENTINEL = 0x0BADBEEF
 
@@ -530,7 +530,7 @@ def _refused(k32: Any, heap: Optional[int], pointer: int, code: int) -> None:
             assert k32.GetLastError() == code
 
 
-@pytest.mark.emulated_only
+@pytest.mark.needs("refuses_bad_pointers")
 def test_freed_pointer_is_refused(k32: Any, heap: int) -> None:
     """A block already freed is not reallocated: NULL, ERROR_INVALID_PARAMETER."""
     block = k32.HeapAlloc(heap, 0, 64)
@@ -541,7 +541,7 @@ def test_freed_pointer_is_refused(k32: Any, heap: int) -> None:
     assert_intact(k32, heap, keeper, contents)
 
 
-@pytest.mark.emulated_only
+@pytest.mark.needs("refuses_bad_pointers")
 def test_foreign_pointer_is_refused(k32: Any, heap: int) -> None:
     """Memory the heap never handed out (a ctypes buffer) is left alone."""
     buffer = ctypes.create_string_buffer(b"\x11" * 256)
@@ -550,7 +550,7 @@ def test_foreign_pointer_is_refused(k32: Any, heap: int) -> None:
     assert buffer.raw == b"\x11" * 256 + b"\0"
 
 
-@pytest.mark.emulated_only
+@pytest.mark.needs("refuses_bad_pointers")
 @pytest.mark.parametrize("offset", [1, 8, MEMORY_ALLOCATION_ALIGNMENT, 64])
 def test_interior_pointer_is_refused(k32: Any, heap: int, offset: int) -> None:
     """A pointer into the middle of a live block is not that block."""
@@ -559,7 +559,7 @@ def test_interior_pointer_is_refused(k32: Any, heap: int, offset: int) -> None:
     assert_intact(k32, heap, block, contents)
 
 
-@pytest.mark.emulated_only
+@pytest.mark.needs("refuses_bad_pointers")
 def test_block_of_another_heap_is_refused(k32: Any, heap: int) -> None:
     """A block belongs to its own heap: another heap's handle cannot resize it."""
     other = k32.HeapCreate(0, 0, 0)
@@ -573,7 +573,7 @@ def test_block_of_another_heap_is_refused(k32: Any, heap: int) -> None:
         assert k32.HeapDestroy(other)
 
 
-@pytest.mark.emulated_only
+@pytest.mark.needs("refuses_bad_pointers")
 def test_invalid_heap_handle_is_refused(k32: Any, heap: int) -> None:
     """A handle that is no heap gets ERROR_INVALID_HANDLE, and a real block
     passed with it is not touched."""
@@ -583,7 +583,7 @@ def test_invalid_heap_handle_is_refused(k32: Any, heap: int) -> None:
     assert_intact(k32, heap, block, contents)
 
 
-@pytest.mark.emulated_only
+@pytest.mark.needs("refuses_bad_pointers")
 def test_destroyed_heap_handle_is_refused(k32: Any, heap: int) -> None:
     """After HeapDestroy the handle is invalid: ERROR_INVALID_HANDLE."""
     gone = k32.HeapCreate(0, 0, 0)

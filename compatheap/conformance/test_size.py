@@ -116,7 +116,7 @@ def test_success_leaves_last_error(k32: Any, heap: int) -> None:
     assert k32.HeapFree(heap, 0, block)
 
 
-@pytest.mark.emulated_only
+@pytest.mark.needs("refuses_bad_pointers")
 def test_freed_block_reports_failure(k32: Any, heap: int) -> None:
     """(impl) HeapSize of a freed block: (SIZE_T)-1 and ERROR_INVALID_PARAMETER."""
     block = k32.HeapAlloc(heap, 0, 10)
@@ -126,7 +126,7 @@ def test_freed_block_reports_failure(k32: Any, heap: int) -> None:
     assert k32.GetLastError() == ERROR_INVALID_PARAMETER
 
 
-@pytest.mark.emulated_only
+@pytest.mark.needs("refuses_bad_pointers")
 def test_foreign_pointer_reports_failure(k32: Any, heap: int) -> None:
     """(impl) A pointer into memory the heap never handed out fails the same way."""
     buffer = ctypes.create_string_buffer(256)
@@ -136,7 +136,7 @@ def test_foreign_pointer_reports_failure(k32: Any, heap: int) -> None:
     assert k32.GetLastError() == ERROR_INVALID_PARAMETER
 
 
-@pytest.mark.emulated_only
+@pytest.mark.needs("refuses_bad_pointers")
 def test_interior_pointer_reports_failure(k32: Any, heap: int) -> None:
     """(impl) A pointer inside a block is not a block."""
     block = k32.HeapAlloc(heap, 0, 64)
@@ -147,7 +147,7 @@ def test_interior_pointer_reports_failure(k32: Any, heap: int) -> None:
     assert k32.HeapFree(heap, 0, block)
 
 
-@pytest.mark.emulated_only
+@pytest.mark.needs("refuses_bad_pointers")
 def test_other_heaps_block_reports_failure(k32: Any, heap: int, fixed_heap: int) -> None:
     """(impl) A block asked about through the wrong heap handle is unknown to it."""
     block = k32.HeapAlloc(fixed_heap, 0, 24)
@@ -158,7 +158,7 @@ def test_other_heaps_block_reports_failure(k32: Any, heap: int, fixed_heap: int)
     assert k32.HeapFree(fixed_heap, 0, block)
 
 
-@pytest.mark.emulated_only
+@pytest.mark.needs("refuses_bad_pointers")
 def test_null_pointer_reports_failure(k32: Any, heap: int) -> None:
     """(impl) HeapSize(NULL) is not a block either."""
     k32.SetLastError(SENTINEL)
@@ -166,7 +166,7 @@ def test_null_pointer_reports_failure(k32: Any, heap: int) -> None:
     assert k32.GetLastError() == ERROR_INVALID_PARAMETER
 
 
-@pytest.mark.emulated_only
+@pytest.mark.needs("refuses_bad_pointers")
 def test_destroyed_heap_reports_failure(k32: Any) -> None:
     """(impl) HeapSize through a destroyed heap: (SIZE_T)-1 and ERROR_INVALID_PARAMETER."""
     heap = k32.HeapCreate(0, 0, 0)

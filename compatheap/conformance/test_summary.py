@@ -104,7 +104,7 @@ def test_allocated_matches_live_blocks(k32: Any, on_wine: bool, ops: List[Tuple[
         assert k32.HeapDestroy(heap)
 
 
-@pytest.mark.emulated_only
+@pytest.mark.needs("refuses_bad_pointers")
 def test_summary_of_destroyed_heap_fails(k32: Any) -> None:
     """Summarising a destroyed heap fails with ERROR_INVALID_HANDLE."""
     heap = k32.HeapCreate(0, 0, 0)

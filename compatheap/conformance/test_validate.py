@@ -136,7 +136,7 @@ def test_validate_tracks_live_and_freed_blocks(k32: Any, ops: List[Tuple[int, bo
         assert k32.HeapDestroy(heap)
 
 
-@pytest.mark.emulated_only
+@pytest.mark.needs("refuses_bad_pointers")
 def test_destroyed_heap_does_not_validate(k32: Any) -> None:
     """Validating a destroyed heap fails with ERROR_INVALID_HANDLE."""
     heap = k32.HeapCreate(0, 0, 0)
@@ -148,7 +148,7 @@ def test_destroyed_heap_does_not_validate(k32: Any) -> None:
         assert k32.GetLastError() == ERROR_INVALID_HANDLE
 
 
-@pytest.mark.emulated_only
+@pytest.mark.needs("refuses_bad_pointers")
 def test_bogus_handle_does_not_validate(k32: Any) -> None:
     """Validating something that is not a heap handle fails with ERROR_INVALID_HANDLE."""
     buffer = ctypes.create_string_buffer(256)

@@ -21,11 +21,11 @@ from typing import Any, Callable, List
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 
-import atheris  # noqa: E402
+import atheris  # type: ignore[import-untyped,import-not-found,unused-ignore]  # noqa: E402
 
 with atheris.instrument_imports(include=["compatheap"]):
     from compatheap import _args
-    from compatheap.backends.emulated import _backend, _realloc  # noqa: F401 - instrumented
+    from compatheap.backends.emulated import _backend, _growable, _heap  # noqa: F401 - instrumented
 
 from compatheap import HEAP_SUMMARY, PROCESS_HEAP_ENTRY  # noqa: E402
 from tests.fuzz.world import WEIGHTS, World, make_op, new_backend  # noqa: E402
@@ -103,7 +103,7 @@ def _check_converters(fdp: Any) -> None:
             raise AssertionError(f"negative room {room} for {value!r}")
     # Every function with this value in every position: a clean answer, never a crash.
     k32 = _BACKEND
-    for call in (
+    calls: List[Callable[[], object]] = [
         lambda: k32.HeapWalk(value, ctypes.byref(PROCESS_HEAP_ENTRY())),
         lambda: k32.HeapWalk(k32.GetProcessHeap(), value),
         lambda: k32.HeapSummary(k32.GetProcessHeap(), 0, value),
@@ -114,7 +114,8 @@ def _check_converters(fdp: Any) -> None:
         lambda: k32.HeapValidate(value, 0, value),
         lambda: k32.HeapFree(value, 0, value),
         lambda: k32.HeapReAlloc(k32.GetProcessHeap(), 0, value, value),
-    ):
+    ]
+    for call in calls:
         try:
             call()
         except ctypes.ArgumentError:

@@ -142,7 +142,12 @@ def run_seed(seed: int, steps: int, variant: str, plant: Optional[str], workdir:
     def run(world: World) -> None:
         rng = random.Random(seed)
         with open(log_path, "w") as log:
-            world.log = lambda op: (log.write(json.dumps(op) + "\n"), log.flush())
+
+            def write(op: Op) -> None:
+                log.write(json.dumps(op) + "\n")
+                log.flush()
+
+            world.log = write
             for step in range(steps):
                 if plant is not None and step == steps // 2:
                     op: Optional[Op] = (plant,)

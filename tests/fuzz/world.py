@@ -620,12 +620,10 @@ def random_op(world: World, rng: random.Random) -> Optional[Op]:
 
 def new_backend(variant: str) -> EmulatedBackend:
     """A fresh backend: ``plain``, ``debug`` (tail and free checks) or ``fallback``."""
-    from compatheap.backends.emulated._native import Native
-
     if variant == "debug":
         return EmulatedBackend(debug={"tail", "free"})
     if variant == "fallback":
-        return EmulatedBackend(native=Native(use_mremap=False, use_usable_size=False))
+        return EmulatedBackend().variant("emulated-fallback")
     return EmulatedBackend()
 
 

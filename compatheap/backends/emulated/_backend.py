@@ -1,10 +1,31 @@
-"""The emulated backend: Windows heap semantics over the C library and mmap."""
+"""The emulated backend: Windows heap semantics over the C library and page mappings.
+
+Each Win32 function is one method: it converts its arguments (as ctypes with
+argtypes would), finds the heap in the handle registry, then makes one call
+into the heap under ``with heap.guard:`` (the heap's lock, or nothing for
+HEAP_NO_SERIALIZE) and turns the result into the Win32 return value and last
+error. The heap's templates (``_heap.py``) and its kind
+(``_growable.py``, ``_fixed.py``) do the rest.
+
+Locking. ``heap.lock`` (an RLock) is held for the length of one call, never
+longer, so no interrupt or exception can leave it held. ``HeapLock`` does not
+keep it: it records the calling thread as the heap's holder, and a call from
+another thread waits (on ``heap.turn``) until the holder's ``HeapUnlock``.
+Calls with ``HEAP_NO_SERIALIZE``, or on a heap created with it, take no lock.
+Once the low-fragmentation heap is on, an allocation it serves does not wait
+for a holder either, as on Windows.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
+import os
+import struct
 import threading
-from typing import Any, Callable, Dict, FrozenSet, Iterable, Optional, Tuple, Type, TypeVar
+import time
+import weakref
+from typing import Callable, ContextManager, Dict, Iterable, List, Optional, Tuple, Type, TypeVar
 
 from ..._args import buffer_arg, dword_arg, pointer_arg, size_arg
 from ..._config import Settings
@@ -20,32 +41,59 @@ from ..._constants import (
     HEAP_GENERATE_EXCEPTIONS,
     HEAP_GROWABLE,
     HEAP_NO_SERIALIZE,
+    HEAP_SIZE_FAILURE,
+    MEMORY_ALLOCATION_ALIGNMENT,
+    POINTER_SIZE,
+    SIZE_MAX,
     STATUS_NO_MEMORY,
     HeapCompatibilityInformation,
     HeapEnableTerminationOnCorruption,
 )
 from ..._errors import HeapException
 from ..._structs import HEAP_SUMMARY, PROCESS_HEAP_ENTRY
-from .._base import HeapBackend
-from ._alloc import heap_alloc, heap_free, heap_size, hot_paths
+from .._base import DWORD, HANDLE, LPVOID, SIZE_T, Capabilities, CArg, HeapBackend, OutBuffer
 from ._debug import DebugChecks
 from ._fixed import FixedHeap
 from ._growable import GrowableHeap
-from ._heap import MAX_REQUEST, Heap
-from ._native import Native, load_libc
-from ._realloc import heap_realloc, hot_realloc
+from ._heap import LARGE_THRESHOLD, MAX_REQUEST, NO_MEMORY, EmulatedHeap
+from ._native import NativeMemory, probe, system_memory
 
-_T = TypeVar("_T")
 _S = TypeVar("_S", bound=ctypes.Structure)
+_T = TypeVar("_T")
 _P_ENTRY = ctypes.POINTER(PROCESS_HEAP_ENTRY)
+#: PROCESS_HEAP_ENTRY's layout, its union read as the Region variant (a Block
+#: variant is all zeros there): packed and unpacked in one step each.
+_ENTRY = struct.Struct("@PIBBHIIPP")
+assert _ENTRY.size == ctypes.sizeof(PROCESS_HEAP_ENTRY)
+_NO_REGION = (0, 0, 0, 0)
+_ENTRY_BYTES = ctypes.c_char * _ENTRY.size
 _P_SUMMARY = ctypes.POINTER(HEAP_SUMMARY)
 _P_SIZE = ctypes.POINTER(ctypes.c_size_t)
 # The flags HeapCreate keeps (as kernel32 does); others are dropped.
 _CREATE_FLAGS = HEAP_GENERATE_EXCEPTIONS | HEAP_NO_SERIALIZE | HEAP_CREATE_ENABLE_EXECUTE
+#: What a call with HEAP_NO_SERIALIZE holds instead of the heap's lock.
+NO_LOCK: ContextManager[None] = contextlib.nullcontext()
+#: The variant the conformance suite runs besides the default: the fallbacks
+#: systems without mremap or malloc_usable_size take, forced.
+FALLBACK_VARIANT = "emulated-fallback"
+
+_get_ident = threading.get_ident
+
+
+# Flags are only ever tested bit by bit below bit 32, where an int wider
+# than a DWORD (or a negative one) answers as its wrapped value would: a plain
+# int needs no conversion. Sizes and pointers do, and are checked inline.
 
 
 class _LastError(threading.local):
     code = 0
+
+
+def _wait_turn(heap: EmulatedHeap) -> None:
+    """Wait (holding ``heap.lock``) while another thread holds the heap with HeapLock."""
+    me = _get_ident()
+    while heap.holder is not None and heap.holder != me:
+        heap.turn.wait()
 
 
 class EmulatedBackend(HeapBackend):
@@ -57,17 +105,17 @@ class EmulatedBackend(HeapBackend):
 
     name = "emulated"
 
-    def __init__(self, debug: Iterable[str] = (), native: Optional[Native] = None) -> None:
-        self.native = native if native is not None else Native()
-        self.debug_checks: FrozenSet[str] = frozenset(debug)
-        self._debug = DebugChecks(self.debug_checks)
-        self._heaps: Dict[int, Heap] = {}
+    def __init__(self, debug: Iterable[str] = (), memory: Optional[NativeMemory] = None) -> None:
+        self.memory = memory if memory is not None else system_memory()
+        self.debug_checks = frozenset(debug)
+        self.debug = DebugChecks(self.debug_checks)
+        self._heaps: Dict[int, EmulatedHeap] = {}
         self._registry_lock = threading.Lock()
-        self._process_heap: Optional[Heap] = None
+        self._process_heap: Optional[EmulatedHeap] = None
         self._error = _LastError()
-        # Instance attributes shadow the methods: a call finds the hot path first.
-        alloc, free, size = hot_paths(self)
-        vars(self).update(HeapAlloc=alloc, HeapFree=free, HeapSize=size, HeapReAlloc=hot_realloc(self))
+        self._variants: Dict[str, EmulatedBackend] = {}
+        self._not_over_aligned: Optional[bool] = None
+        _LIVE.add(self)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> "EmulatedBackend":
@@ -75,17 +123,57 @@ class EmulatedBackend(HeapBackend):
 
     @classmethod
     def probe(cls) -> Tuple[bool, str]:
-        try:
-            load_libc()
-        except OSError as exc:
-            return False, str(exc)
-        return True, "the C library provides malloc and mmap"
+        return probe()
 
     @classmethod
     def fix(cls) -> str:
         return "On Windows use the 'kernel32' backend (unset COMPATHEAP_BACKEND)."
 
-    # -- internals -----------------------------------------------------------
+    @property
+    def capabilities(self) -> Capabilities:
+        memory = self.memory
+        return Capabilities(
+            refuses_bad_pointers=True,
+            blocks_not_over_aligned=self._spaces_blocks_like_windows(),
+            transcript_reference=True,
+            debug_checks=frozenset({"tail", "free"}),
+            debug_enabled=self.debug_checks,
+            variants={FALLBACK_VARIANT: "no mremap, no malloc_usable_size: the fallbacks of macOS and the BSDs"},
+            features={
+                "mremap": "available: large blocks grow and shrink in place"
+                if memory.can_remap
+                else "fallback: large blocks that grow are copied to a new mapping",
+                "malloc_usable_size": f"available as {memory.usable_size_name}()"
+                if memory.usable_size_name
+                else "fallback: each block's capacity is recorded by the emulation",
+            },
+            large_block_threshold=LARGE_THRESHOLD,
+            page_size=memory.page_size,
+        )
+
+    def _spaces_blocks_like_windows(self) -> bool:
+        """Whether the C allocator leaves some blocks of 0x8000 pointers at odd
+        multiples of the alignment (jemalloc, tcmalloc and mimalloc put them on
+        page boundaries). Asked once, of the allocator itself."""
+        if self._not_over_aligned is None:
+            memory = self.memory
+            blocks = [memory.malloc(0x8000 * POINTER_SIZE) for _ in range(32)]
+            self._not_over_aligned = any(block & MEMORY_ALLOCATION_ALIGNMENT for block in blocks)
+            for block in blocks:
+                if block:
+                    memory.free(block)
+        return self._not_over_aligned
+
+    def variant(self, name: str) -> "EmulatedBackend":
+        if name != FALLBACK_VARIANT:
+            raise KeyError(name)
+        found = self._variants.get(name)
+        if found is None:
+            memory = system_memory(use_remap=False, use_usable_size=False)
+            found = self._variants[name] = EmulatedBackend(self.debug_checks, memory)
+        return found
+
+    # -- internals -------------------------------------------------------------------
     def _fail(self, code: int) -> Optional[int]:
         """Set the last error; the NULL result of a failed pointer-returning call."""
         self._error.code = code
@@ -95,18 +183,19 @@ class EmulatedBackend(HeapBackend):
         self._error.code = code
         return 0
 
-    def _raise_no_memory(self, function: str, size: int) -> None:
-        self._error.code = ERROR_NOT_ENOUGH_MEMORY
-        raise HeapException(STATUS_NO_MEMORY, function, size)
+    def _no_block(self, failure: int, flags: int, function: str, size: int) -> Optional[int]:
+        """A failed HeapAlloc or HeapReAlloc: NULL, or the exception HEAP_GENERATE_EXCEPTIONS asks for."""
+        self._error.code = -failure
+        if failure == NO_MEMORY and flags & HEAP_GENERATE_EXCEPTIONS:
+            raise HeapException(STATUS_NO_MEMORY, function, size)
+        return None
 
-    def _heap_arg(self, value: Any, position: int) -> Optional[Heap]:
-        return self._heaps.get(pointer_arg(value, position))
-
-    def _live(self, hHeap: Any) -> Optional[Heap]:
-        heap = (self._heaps.get(hHeap) if type(hHeap) is int else None) or self._heap_arg(hHeap, 1)
+    def _heap(self, value: HANDLE) -> Optional[EmulatedHeap]:
+        """The live heap a handle argument names, or None."""
+        heap = self._heaps.get(pointer_arg(value, 1))
         return heap if heap is not None and heap.alive else None
 
-    # -- heaps ---------------------------------------------------------------
+    # -- heaps -------------------------------------------------------------------------
     def GetProcessHeap(self) -> Optional[int]:
         heap = self._process_heap
         if heap is None:
@@ -114,14 +203,14 @@ class EmulatedBackend(HeapBackend):
                 heap = self._process_heap
                 if heap is None:
                     try:
-                        heap = GrowableHeap(self.native, self._debug, 0)
+                        heap = GrowableHeap(self.memory, self.debug, 0)
+                        self._heaps[heap.handle] = heap
                     except MemoryError:  # Out of address space: retried on the next call.
                         return self._fail(ERROR_NOT_ENOUGH_MEMORY)
-                    self._heaps[heap.handle] = heap
                     self._process_heap = heap
         return heap.handle
 
-    def GetProcessHeaps(self, NumberOfHeaps: Any, ProcessHeaps: Any) -> int:
+    def GetProcessHeaps(self, NumberOfHeaps: DWORD, ProcessHeaps: OutBuffer) -> int:
         count = dword_arg(NumberOfHeaps, 1)
         address, room = buffer_arg(ProcessHeaps, 2, ctypes.POINTER(ctypes.c_void_p))
         self.GetProcessHeap()
@@ -135,7 +224,7 @@ class EmulatedBackend(HeapBackend):
                 return self._false(ERROR_NOACCESS)
         return total
 
-    def HeapCreate(self, flOptions: Any, dwInitialSize: Any, dwMaximumSize: Any) -> Optional[int]:
+    def HeapCreate(self, flOptions: DWORD, dwInitialSize: SIZE_T, dwMaximumSize: SIZE_T) -> Optional[int]:
         flags = dword_arg(flOptions, 1) & _CREATE_FLAGS
         initial = size_arg(dwInitialSize, 2)
         maximum = size_arg(dwMaximumSize, 3)
@@ -143,169 +232,231 @@ class EmulatedBackend(HeapBackend):
             return self._fail(ERROR_NOT_ENOUGH_MEMORY)
         try:
             if maximum:
-                heap: Heap = FixedHeap(self.native, self._debug, flags, initial, maximum)
+                heap: EmulatedHeap = FixedHeap(self.memory, self.debug, flags, initial, maximum)
             else:
-                heap = GrowableHeap(self.native, self._debug, flags | HEAP_GROWABLE)
+                heap = GrowableHeap(self.memory, self.debug, flags | HEAP_GROWABLE)
         except MemoryError:
             return self._fail(ERROR_NOT_ENOUGH_MEMORY)
         with self._registry_lock:
-            self._heaps[heap.handle] = heap
+            try:
+                self._heaps[heap.handle] = heap
+            except MemoryError:
+                heap.destroy()
+                return self._fail(ERROR_NOT_ENOUGH_MEMORY)
         return heap.handle
 
-    def HeapDestroy(self, hHeap: Any) -> int:
-        heap = self._live(hHeap)
+    def HeapDestroy(self, hHeap: HANDLE) -> int:
+        heap = self._heap(hHeap)
         if heap is None or heap is self._process_heap:
             return self._false(ERROR_INVALID_HANDLE)
-        # The gate and RLock even of a HEAP_NO_SERIALIZE heap: the hot paths stop.
-        rlock = heap.rlock
-        with heap.hot_gate, rlock:
-            # Unregister first: from here on other threads see an invalid handle.
-            # Whoever takes it out of the registry destroys it, exactly once.
+        with heap.lock:  # (also on a HEAP_NO_SERIALIZE heap: other threads' calls must finish)
+            _wait_turn(heap)
+            # Out of the registry first: from here on other threads see an
+            # invalid handle. Whoever takes it out destroys it, exactly once.
             with self._registry_lock:
-                if not heap.alive or self._heaps.get(heap.handle) is not heap:
+                if self._heaps.get(heap.handle) is not heap:
                     return self._false(ERROR_INVALID_HANDLE)
-                heap.alive = False
                 del self._heaps[heap.handle]
-            heap.stop_serving()
             heap.destroy()
-        # Drop the holds HeapLock left this thread, all in one C call: the handle
-        # is gone, so no HeapUnlock could, and waiters must wake to fail.
-        try:
-            rlock._release_save()  # type: ignore[attr-defined]
-        except RuntimeError:
-            pass  # None left.
+            # This thread's HeapLock holds end with the heap; waiters wake to fail.
+            heap.holder = None
+            heap.holds = 0
+            heap.turn.notify_all()
         return 1
 
-    # -- blocks --------------------------------------------------------------
-    # The full paths; each instance puts its hot paths in front (see __init__).
-    HeapAlloc = heap_alloc
-    HeapReAlloc = heap_realloc
-    HeapFree = heap_free
-    HeapSize = heap_size
+    # -- blocks --------------------------------------------------------------------------
+    def HeapAlloc(self, hHeap: HANDLE, dwFlags: DWORD, dwBytes: SIZE_T) -> Optional[int]:
+        heap = self._heaps.get(hHeap) if type(hHeap) is int else None
+        if heap is None:
+            heap = self._heap(hHeap)
+        flags = dwFlags if type(dwFlags) is int else dword_arg(dwFlags, 2)
+        size = dwBytes if type(dwBytes) is int and 0 <= dwBytes <= SIZE_MAX else size_arg(dwBytes, 3)
+        if heap is None:
+            return self._fail(ERROR_INVALID_HANDLE)
+        with NO_LOCK if flags & HEAP_NO_SERIALIZE else heap.guard:
+            if heap.holder is not None and not flags & HEAP_NO_SERIALIZE and size >= heap.lfh_below:
+                _wait_turn(heap)
+            result = heap.alloc(size, flags)
+        if result > 0:
+            return result
+        return self._no_block(result, flags | heap.flags, "HeapAlloc", size)
 
-    def HeapValidate(self, hHeap: Any, dwFlags: Any, lpMem: Any) -> int:
-        heap = (self._heaps.get(hHeap) if type(hHeap) is int else None) or self._heap_arg(hHeap, 1)
+    def HeapReAlloc(self, hHeap: HANDLE, dwFlags: DWORD, lpMem: LPVOID, dwBytes: SIZE_T) -> Optional[int]:
+        heap = self._heaps.get(hHeap) if type(hHeap) is int else None
+        if heap is None:
+            heap = self._heap(hHeap)
+        flags = dwFlags if type(dwFlags) is int else dword_arg(dwFlags, 2)
+        address = lpMem if type(lpMem) is int and 0 < lpMem <= SIZE_MAX else pointer_arg(lpMem, 3)
+        size = dwBytes if type(dwBytes) is int and 0 <= dwBytes <= SIZE_MAX else size_arg(dwBytes, 4)
+        if heap is None:
+            return self._fail(ERROR_INVALID_HANDLE)
+        if not address:
+            return self._fail(0)  # Not an allocation: Windows answers NULL and clears the last error.
+        with NO_LOCK if flags & HEAP_NO_SERIALIZE else heap.guard:
+            if heap.holder is not None and not flags & HEAP_NO_SERIALIZE:
+                _wait_turn(heap)
+            result = heap.realloc(address, size, flags) if heap.alive else -ERROR_INVALID_HANDLE
+        if result > 0:
+            return result
+        return self._no_block(result, flags | heap.flags, "HeapReAlloc", size)
+
+    def HeapFree(self, hHeap: HANDLE, dwFlags: DWORD, lpMem: LPVOID) -> int:
+        heap = self._heaps.get(hHeap) if type(hHeap) is int else None
+        if heap is None:
+            heap = self._heap(hHeap)
+        flags = dwFlags if type(dwFlags) is int else dword_arg(dwFlags, 2)
+        address = lpMem if type(lpMem) is int and 0 < lpMem <= SIZE_MAX else pointer_arg(lpMem, 3)
+        if not address:
+            return 1  # Freeing NULL succeeds, whatever the handle.
+        if heap is None:
+            return self._false(ERROR_INVALID_PARAMETER)
+        with NO_LOCK if flags & HEAP_NO_SERIALIZE else heap.guard:
+            if heap.holder is not None and not flags & HEAP_NO_SERIALIZE:
+                _wait_turn(heap)
+            failure = heap.free(address)
+        if failure:
+            return self._false(-failure)
+        return 1
+
+    def HeapSize(self, hHeap: HANDLE, dwFlags: DWORD, lpMem: LPVOID) -> int:
+        heap = self._heaps.get(hHeap) if type(hHeap) is int else None
+        if heap is None:
+            heap = self._heap(hHeap)
+        flags = dword_arg(dwFlags, 2)
+        address = pointer_arg(lpMem, 3)
+        size = None
+        if heap is not None:
+            with NO_LOCK if flags & HEAP_NO_SERIALIZE else heap.guard:
+                if heap.holder is not None and not flags & HEAP_NO_SERIALIZE:
+                    _wait_turn(heap)
+                size = heap.size_of(address)
+        if size is None:
+            self._error.code = ERROR_INVALID_PARAMETER
+            return HEAP_SIZE_FAILURE
+        return size
+
+    def HeapValidate(self, hHeap: HANDLE, dwFlags: DWORD, lpMem: LPVOID) -> int:
+        heap = self._heap(hHeap)
         flags = dword_arg(dwFlags, 2)
         address = pointer_arg(lpMem, 3)
         if heap is None:
             return self._false(ERROR_INVALID_HANDLE)
-        gate, lock = heap.guards(flags)
-        with gate, lock:
+        with NO_LOCK if flags & HEAP_NO_SERIALIZE else heap.guard:
+            if heap.holder is not None and not flags & HEAP_NO_SERIALIZE:
+                _wait_turn(heap)
             if not heap.alive:
                 return self._false(ERROR_INVALID_HANDLE)
             if not address:
                 return int(heap.valid())
-            size = heap.blocks.get(address)
+            size = heap.size_of(address)
             return int(size is not None and heap.block_intact(address, size))
 
-    def HeapCompact(self, hHeap: Any, dwFlags: Any) -> int:
-        heap = self._live(hHeap)
+    def HeapCompact(self, hHeap: HANDLE, dwFlags: DWORD) -> int:
+        heap = self._heap(hHeap)
         flags = dword_arg(dwFlags, 2)
         if heap is None:
             return self._false(ERROR_INVALID_HANDLE)
-        gate, lock = heap.guards(flags)
-        with gate, lock:
+        with NO_LOCK if flags & HEAP_NO_SERIALIZE else heap.guard:
+            if heap.holder is not None and not flags & HEAP_NO_SERIALIZE:
+                _wait_turn(heap)
             return heap.largest_free() if heap.alive else self._false(ERROR_INVALID_HANDLE)
 
-    # -- locking -------------------------------------------------------------
-    def HeapLock(self, hHeap: Any) -> int:
-        heap = self._live(hHeap)
+    # -- locking ---------------------------------------------------------------------------
+    def HeapLock(self, hHeap: HANDLE) -> int:
+        heap = self._heap(hHeap)
         if heap is None:
             return self._false(ERROR_INVALID_HANDLE)
-        # Held past this call: the mark keeps other threads' hot paths off too.
-        gate, lock = heap.gate, heap.lock
-        count = getattr(lock, "_recursion_count", None)  # Python 3.11+
-        before = count() if count is not None else int(lock._is_owned())
-        try:
-            gate.__enter__()
-            lock.acquire()
+        if not heap.serialized:
+            return 1  # Succeeds and holds up nothing, as on Windows.
+        with heap.lock:
+            _wait_turn(heap)
             if not heap.alive:  # Destroyed while we waited.
-                lock.release()
-                gate.__exit__()
                 return self._false(ERROR_INVALID_HANDLE)
-        except BaseException:
-            # Interrupted (a signal handler's exception) after taking the lock:
-            # give it back, or no other thread could ever use the heap.
-            after = count() if count is not None else int(lock._is_owned())
-            if after > before:
-                lock.release()
-            raise
+            heap.holder = _get_ident()
+            heap.holds += 1
         return 1
 
-    def HeapUnlock(self, hHeap: Any) -> int:
-        heap = (self._heaps.get(hHeap) if type(hHeap) is int else None) or self._heap_arg(hHeap, 1)
+    def HeapUnlock(self, hHeap: HANDLE) -> int:
+        heap = self._heap(hHeap)
         if heap is None:
             return self._false(ERROR_INVALID_HANDLE)
-        if not heap.lock._is_owned():  # Not locked by this thread.
-            return self._false(ERROR_INVALID_PARAMETER)
-        heap.lock.release()
-        heap.gate.__exit__()
+        if not heap.serialized:
+            return 1
+        with heap.lock:
+            if heap.holder != _get_ident():  # Not locked by this thread.
+                return self._false(ERROR_INVALID_PARAMETER)
+            heap.holds -= 1
+            if not heap.holds:
+                heap.holder = None
+                heap.turn.notify_all()
         return 1
 
-    # -- inspection ----------------------------------------------------------
-    def HeapWalk(self, hHeap: Any, lpEntry: Any) -> int:
-        heap = (self._heaps.get(hHeap) if type(hHeap) is int else None) or self._heap_arg(hHeap, 1)
+    # -- inspection --------------------------------------------------------------------------
+    def HeapWalk(self, hHeap: HANDLE, lpEntry: OutBuffer) -> int:
+        heap = self._heap(hHeap)
         address, room = buffer_arg(lpEntry, 2, _P_ENTRY)
-        if heap is None or not heap.alive:
+        if heap is None:
             return self._false(ERROR_INVALID_HANDLE)
-        entry = self._out_struct(PROCESS_HEAP_ENTRY, address, room)
-        if entry is None:
+        # The caller's entry itself when its extent is known, else a copy.
+        fits = room is not None and address and room >= _ENTRY.size
+        view = _ENTRY_BYTES.from_address(address) if fits else None
+        held = bytes(view) if view is not None else self._read_out(address, room, _ENTRY.size)
+        if held is None:
             return self._false(ERROR_NOACCESS)
-        with heap.gate, heap.lock:
+        lp_data, _, _, _, w_flags, _, _, _, _ = _ENTRY.unpack(held)
+        with heap.guard:
+            if heap.holder is not None:
+                _wait_turn(heap)
             if not heap.alive:
                 return self._false(ERROR_INVALID_HANDLE)
-            found = heap.walk_next(entry.lpData or 0, entry.wFlags)
+            try:
+                found = heap.walk_next(lp_data, w_flags)
+            except MemoryError:
+                return self._false(ERROR_NOT_ENOUGH_MEMORY)
         if found is None:
             return self._false(ERROR_NO_MORE_ITEMS)
         lp_data, cb_data, overhead, region_index, w_flags, region = found
-        entry.lpData = lp_data
-        entry.cbData = cb_data & 0xFFFFFFFF
-        entry.cbOverhead = overhead
-        entry.iRegionIndex = region_index
-        entry.wFlags = w_flags
-        if region is not None:
-            committed, uncommitted, first, last = region
-            entry.Region.dwCommittedSize = committed
-            entry.Region.dwUnCommittedSize = uncommitted
-            entry.Region.lpFirstBlock = first
-            entry.Region.lpLastBlock = last
-        else:
-            ctypes.memset(ctypes.addressof(entry.Block), 0, ctypes.sizeof(entry.Block))
-        if not self._write_out(address, room, bytes(entry)):
+        # The whole entry in one write; a block entry's union part is zero.
+        committed, uncommitted, first, last = region if region is not None else _NO_REGION
+        fields = (lp_data, cb_data & 0xFFFFFFFF, overhead, region_index, w_flags, committed, uncommitted, first, last)
+        if view is not None:
+            _ENTRY.pack_into(view, 0, *fields)
+        elif not self._write_out(address, room, _ENTRY.pack(*fields)):
             return self._false(ERROR_NOACCESS)
         return 1
 
-    def HeapSummary(self, hHeap: Any, dwFlags: Any, lpSummary: Any) -> int:
-        heap = (self._heaps.get(hHeap) if type(hHeap) is int else None) or self._heap_arg(hHeap, 1)
+    def HeapSummary(self, hHeap: HANDLE, dwFlags: DWORD, lpSummary: OutBuffer) -> int:
+        heap = self._heap(hHeap)
         dword_arg(dwFlags, 2)
         address, room = buffer_arg(lpSummary, 3, _P_SUMMARY)
-        if heap is None or not heap.alive:
+        if heap is None:
             return self._false(ERROR_INVALID_HANDLE)
         summary = self._out_struct(HEAP_SUMMARY, address, room)
         if summary is None:
             return self._false(ERROR_NOACCESS)
         if summary.cb != ctypes.sizeof(HEAP_SUMMARY):
             return self._false(ERROR_INVALID_PARAMETER)
-        with heap.gate, heap.lock:
+        with heap.guard:
+            if heap.holder is not None:
+                _wait_turn(heap)
             if not heap.alive:  # Destroyed since the check above.
                 return self._false(ERROR_INVALID_HANDLE)
             summary.cbAllocated = heap.allocated()
             summary.cbCommitted = heap.committed()
-            summary.cbReserved = heap.reserved()
-            summary.cbMaxReserve = heap.reserved()
-        if not self._write_out(address, room, bytes(summary)):
+            summary.cbReserved = summary.cbMaxReserve = heap.reserved()
+        if room is None and not self._write_out(address, room, bytes(summary)):
             return self._false(ERROR_NOACCESS)
         return 1
 
     def HeapQueryInformation(
         self,
-        HeapHandle: Any,
-        HeapInformationClass: Any,
-        HeapInformation: Any,
-        HeapInformationLength: Any,
-        ReturnLength: Any,
+        HeapHandle: HANDLE,
+        HeapInformationClass: DWORD,
+        HeapInformation: OutBuffer,
+        HeapInformationLength: SIZE_T,
+        ReturnLength: OutBuffer,
     ) -> int:
-        heap = self._live(HeapHandle)
+        heap = self._heap(HeapHandle)
         info_class = dword_arg(HeapInformationClass, 2)
         address, room = buffer_arg(HeapInformation, 3)
         length = size_arg(HeapInformationLength, 4)
@@ -324,10 +475,10 @@ class EmulatedBackend(HeapBackend):
 
     def HeapSetInformation(
         self,
-        HeapHandle: Any,
-        HeapInformationClass: Any,
-        HeapInformation: Any,
-        HeapInformationLength: Any,
+        HeapHandle: HANDLE,
+        HeapInformationClass: DWORD,
+        HeapInformation: CArg,
+        HeapInformationLength: SIZE_T,
     ) -> int:
         handle = pointer_arg(HeapHandle, 1)
         info_class = dword_arg(HeapInformationClass, 2)
@@ -337,7 +488,7 @@ class EmulatedBackend(HeapBackend):
             return 1  # Accepted; corruption is reported, never silently used.
         if info_class != HeapCompatibilityInformation:
             return self._false(ERROR_INVALID_PARAMETER)
-        heap = self._live(handle)
+        heap = self._heap(handle)
         if heap is None:
             return self._false(ERROR_INVALID_HANDLE)
         if not address or length < 4:
@@ -346,82 +497,133 @@ class EmulatedBackend(HeapBackend):
         if raw is None:
             return self._false(ERROR_NOACCESS)
         value = ctypes.c_uint32.from_buffer_copy(raw).value
-        with heap.gate, heap.lock:
+        with heap.lock:
+            _wait_turn(heap)
             if not heap.alive:  # Destroyed since the check above.
                 return self._false(ERROR_INVALID_HANDLE)
             if value == 2:
-                if heap.flags & HEAP_NO_SERIALIZE:
+                if not heap.serialized:
                     return self._false(ERROR_INVALID_PARAMETER)
-                heap.compat_info = 2
+                heap.enable_lfh()
                 return 1
             if value == 0 and heap.compat_info != 2:
                 return 1
             return self._false(ERROR_GEN_FAILURE)
 
-    # -- last error ----------------------------------------------------------
+    # -- last error ----------------------------------------------------------------------------
     def GetLastError(self) -> int:
         return self._error.code
 
-    def SetLastError(self, dwErrCode: Any) -> None:
+    def SetLastError(self, dwErrCode: DWORD) -> None:
         self._error.code = dword_arg(dwErrCode, 1)
 
-    # -- helpers for raw addresses -------------------------------------------
+    # -- the caller's buffers ---------------------------------------------------------------------
+    # Every access to a caller's buffer goes through these: with a known extent
+    # (a ctypes object) it must be large enough; a bare address is only touched
+    # while it lies in a live block (see _in_live_block).
     def _in_live_block(self, address: int, length: int, access: Callable[[], _T]) -> Optional[_T]:
         """``access()`` if ``address..+length`` lies in a live block of some heap, else None.
 
         A bare integer address carries no extent; touching it is only safe where
         the emulation itself handed out the memory, and only while that block
         stays live: the access runs under the block's heap lock, so no other
-        thread frees the block in between. Only that heap is locked: one that
-        another thread holds with HeapLock must not stall (or deadlock) a call
-        whose buffer lies elsewhere.
+        thread frees the block in between.
         """
         with self._registry_lock:
             heaps = list(self._heaps.values())
         end = address + length
         for heap in heaps:
-            # Found unlocked (a dict copy is atomic under the GIL; iterating the
-            # live dict is not), then confirmed under the lock.
-            start = next((s for s, n in heap.blocks.copy().items() if s <= address and end <= s + n), None)
-            if start is None:
-                continue
-            with heap.gate, heap.lock:
-                size = heap.blocks.get(start)
-                if heap.alive and size is not None and end <= start + size:
-                    return access()
+            with heap.lock:
+                blocks = heap.blocks
+                size = blocks.get(address)  # A block's own start: found at once.
+                if size is not None and end <= address + size:
+                    return access() if heap.alive else None
+                for start in list(blocks):
+                    size = blocks.get(start)
+                    if size is not None and start <= address and end <= start + size:
+                        return access() if heap.alive else None
         return None
 
-    # Every access to a caller's buffer goes through these two: with a known
-    # extent (a ctypes object) it must be large enough; a bare address is only
-    # touched while it lies in a live block (see _in_live_block).
     def _read_out(self, address: int, room: Optional[int], length: int) -> Optional[bytes]:
         """The buffer's first ``length`` bytes, or None when they cannot be reached."""
         if not address or (room is not None and room < length):
             return None
         if room is None:
-            return self._read_raw(address, length)
+            return self._in_live_block(address, length, lambda: ctypes.string_at(address, length))
         return ctypes.string_at(address, length)
 
     def _write_out(self, address: int, room: Optional[int], data: bytes) -> bool:
         """Write ``data`` to the buffer; False when it cannot be reached."""
         if not address or (room is not None and room < len(data)):
             return False
-        if room is None:
-            return self._write_raw(address, data)
-        ctypes.memmove(address, data, len(data))
-        return True
 
-    def _out_struct(self, cls: Type[_S], address: int, room: Optional[int]) -> Optional[_S]:
-        """A copy of the caller's output structure (written back with :meth:`_write_out`)."""
-        raw = self._read_out(address, room, ctypes.sizeof(cls))
-        return None if raw is None else cls.from_buffer_copy(raw)
-
-    def _read_raw(self, address: int, length: int) -> Optional[bytes]:
-        return self._in_live_block(address, length, lambda: ctypes.string_at(address, length))
-
-    def _write_raw(self, address: int, data: bytes) -> bool:
         def write() -> bool:
             ctypes.memmove(address, data, len(data))
             return True
 
-        return bool(self._in_live_block(address, len(data), write))
+        if room is None:
+            return bool(self._in_live_block(address, len(data), write))
+        return write()
+
+    def _out_struct(self, cls: Type[_S], address: int, room: Optional[int]) -> Optional[_S]:
+        """The caller's output structure: itself when its extent is known, else a copy.
+
+        A copy is written back with :meth:`_write_out`.
+        """
+        if room is not None:
+            if not address or room < ctypes.sizeof(cls):
+                return None
+            return cls.from_address(address)
+        raw = self._read_out(address, room, ctypes.sizeof(cls))
+        return None if raw is None else cls.from_buffer_copy(raw)
+
+
+# -- fork ------------------------------------------------------------------------------------------
+# A child process starts with one thread: locks another thread held at fork
+# would never be released there. So fork waits until no heap call is under way
+# (each heap's lock is held only for one call), and the child gets fresh locks.
+# A HeapLock hold of a thread that does not exist in the child ends there.
+_LIVE: "weakref.WeakSet[EmulatedBackend]" = weakref.WeakSet()
+#: How long fork waits, in all, for heap calls under way to finish. A call
+#: does not take long; the bound only matters if a thread inside a call waits
+#: for a heap the forking thread has already taken (a finaliser's call into
+#: another heap): that heap is then as the call left it in the child.
+FORK_WAIT = 2.0
+_held_for_fork: List["threading.RLock"] = []
+
+
+def _before_fork() -> None:
+    deadline = time.monotonic() + FORK_WAIT
+    for backend in list(_LIVE):
+        for heap in list(backend._heaps.values()):
+            lock = heap.lock
+            if lock.acquire(timeout=max(0.0, deadline - time.monotonic())):
+                _held_for_fork.append(lock)
+    for backend in list(_LIVE):
+        backend._registry_lock.acquire()
+
+
+def _after_fork_in_parent() -> None:
+    for backend in list(_LIVE):
+        backend._registry_lock.release()
+    while _held_for_fork:
+        _held_for_fork.pop().release()
+
+
+def _after_fork_in_child() -> None:
+    _held_for_fork.clear()
+    me = _get_ident()
+    for backend in list(_LIVE):
+        backend._registry_lock = threading.Lock()
+        for heap in backend._heaps.values():
+            heap.lock = threading.RLock()
+            heap.turn = threading.Condition(heap.lock)
+            if heap.serialized:
+                heap.guard = heap.lock
+            if heap.holder != me:
+                heap.holder = None
+                heap.holds = 0
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(before=_before_fork, after_in_parent=_after_fork_in_parent, after_in_child=_after_fork_in_child)

@@ -3,18 +3,24 @@
 Tail checking pads every small block with ``0xAB`` bytes past the requested
 size; free checking fills freed blocks with ``0xFEEEFEEE`` and keeps them out of
 circulation for a while (so a write after free can be seen), and fills new
-blocks with ``0xBAADF00D``.
+blocks with ``0xBAADF00D``. Both patterns are laid in whole DWORDs on the
+block's own 4-byte grid, as Windows lays them: a trailing partial DWORD is left
+alone. Large blocks get neither: they read 0.
 """
 
 from __future__ import annotations
 
 import ctypes
 from collections import deque
-from typing import Deque, FrozenSet, Tuple
+from typing import AbstractSet, Deque, List, Optional, Tuple
+
+from ._native import Address
 
 TAIL_BYTE = 0xAB
-#: Pad bytes past the requested size; Windows guarantees at least 8.
-TAIL_SIZE = 2 * ctypes.sizeof(ctypes.c_void_p)
+#: Pad bytes past the requested size: Windows guarantees at least 8. (Not
+#: more: a request grown by 8 keeps the allocator's spacing of blocks, so tail
+#: checking does not line blocks up on a coarser grid than Windows does.)
+TAIL_SIZE = 8
 FREE_FILL = (0xFEEEFEEE).to_bytes(4, "little")
 ALLOC_FILL = (0xBAADF00D).to_bytes(4, "little")
 #: How many freed blocks are held back to catch writes after free.
@@ -29,7 +35,7 @@ def _pattern(fill: bytes, length: int) -> bytes:
     return (fill * (length // len(fill) + 1))[:length]
 
 
-def _fill(address: int, fill: bytes, length: int) -> None:
+def _fill(address: Address, fill: bytes, length: int) -> None:
     """Repeat ``fill`` over ``length`` bytes in place, doubling the filled part.
 
     No temporary of the block's size: filling must work when memory is short.
@@ -45,26 +51,32 @@ def _fill(address: int, fill: bytes, length: int) -> None:
         done += step
 
 
+def dword_span(start: int, end: int) -> Tuple[int, int]:
+    """The whole DWORDs of the 4-byte grid that start at or after ``start`` and end by ``end``."""
+    return (start + 3) & ~3, end & ~3
+
+
 class DebugChecks:
     """The checks switched on for a backend, and their fill operations."""
 
-    def __init__(self, checks: FrozenSet[str]) -> None:
+    def __init__(self, checks: AbstractSet[str]) -> None:
         self.tail = "tail" in checks
         self.free = "free" in checks
+        self.enabled = self.tail or self.free
         self.tail_size = TAIL_SIZE if self.tail else 0
 
-    def __bool__(self) -> bool:
-        return self.tail or self.free
+    def fill_new(self, address: Address, start: int, end: int) -> None:
+        """Mark bytes ``start..end`` of a block as never written (free checking)."""
+        if self.free:
+            first, last = dword_span(start, end)
+            if last > first:
+                _fill(address + first, ALLOC_FILL, last - first)
 
-    def fill_new(self, address: int, length: int) -> None:
-        if self.free and length:
-            _fill(address, ALLOC_FILL, length)
-
-    def write_tail(self, address: int, size: int) -> None:
+    def write_tail(self, address: Address, size: int) -> None:
         if self.tail:
             _memmove(address + size, _TAIL, TAIL_SIZE)
 
-    def tail_intact(self, address: int, size: int) -> bool:
+    def tail_intact(self, address: Address, size: int) -> bool:
         if not self.tail:
             return True
         return _string_at(address + size, TAIL_SIZE) == _TAIL
@@ -74,11 +86,12 @@ class Quarantine:
     """Freed blocks filled with the free pattern, released to the allocator later."""
 
     def __init__(self) -> None:
-        self.blocks: Deque[Tuple[int, int]] = deque()
+        self.blocks: Deque[Tuple[Address, int]] = deque()
         self.corrupted = False
 
-    def hold(self, address: int, length: int) -> "Tuple[int, int] | None":
+    def hold(self, address: Address, length: int) -> Optional[Tuple[Address, int]]:
         """Keep a freed block; returns the one evicted to make room, if any."""
+        length &= ~3
         _fill(address, FREE_FILL, length)
         self.blocks.append((address, length))
         if len(self.blocks) > QUARANTINE_BLOCKS:
@@ -89,15 +102,19 @@ class Quarantine:
         return None
 
     @staticmethod
-    def _intact(address: int, length: int) -> bool:
+    def _intact(address: Address, length: int) -> bool:
         return _string_at(address, length) == _pattern(FREE_FILL, length)
 
     def intact(self) -> bool:
         if self.corrupted:
             return False
-        return all(self._intact(a, n) for a, n in self.blocks)
+        # A copy: a finaliser freeing a block meanwhile must not break the loop.
+        return all(self._intact(a, n) for a, n in list(self.blocks))
 
-    def drain(self) -> "list[Tuple[int, int]]":
+    def drain(self) -> List[Tuple[Address, int]]:
+        """Let every held block go (their fills checked first)."""
         held = list(self.blocks)
         self.blocks.clear()
+        if not all(self._intact(a, n) for a, n in held):
+            self.corrupted = True
         return held

@@ -3,7 +3,7 @@
 Layout: the handle is the mapping's start and a header of ``HEADER`` bytes
 follows; the rest is carved into chunks. A chunk starts with ``CHUNK_HEADER``
 bytes of (unused) header space, as a Windows heap entry does, so a block's
-address is its chunk's address plus 16.
+address is its chunk's address plus 16 [8].
 
 Free chunks are indexed three ways: by start and by end (to coalesce with
 both neighbours in O(1)) and in a list sorted by ``(length, start)`` (best fit
@@ -11,9 +11,8 @@ by bisection). A freed chunk first goes to a bin of its length, from which an
 allocation needing exactly that length takes it in O(1) however fragmented the
 heap; bins are merged into the index (coalescing) when an allocation or an
 in-place growth finds no room otherwise, and before the heap is inspected.
-Before the bins come the spare blocks: freed small blocks kept whole, chunk
-and all, for the next allocation of the same size (the hot paths' pop and
-append); they go to the bins at the same times.
+Spare blocks (see ``_heap.py``) keep their chunk; they go to the bins at the
+same times.
 Everything is bookkept in Python, never in the heap's memory, so a buffer
 overrun cannot corrupt the allocator.
 """
@@ -22,7 +21,7 @@ from __future__ import annotations
 
 import bisect
 import ctypes
-from typing import Dict, List, Tuple
+from typing import Dict, Iterator, List, Tuple
 
 from ..._constants import (
     HEAP_CREATE_ENABLE_EXECUTE,
@@ -33,14 +32,19 @@ from ..._constants import (
     PROCESS_HEAP_UNCOMMITTED_RANGE,
 )
 from ._debug import DebugChecks
-from ._heap import HANDLE_ALIGNMENT, LARGE_THRESHOLD, Entry, Heap
-from ._native import Native
+from ._heap import HANDLE_ALIGNMENT, LARGE_THRESHOLD, EmulatedHeap, Entry
+from ._native import Address, NativeMemory
 
-#: The heap header at the start of the mapping (Windows' fixed heaps keep a
-#: little over 0x600 bytes of their room for bookkeeping).
-HEADER = 0x800
+#: The heap header at the start of the mapping: what Windows' fixed heaps keep
+#: of their room (a 0x40000-byte heap holds a block of 0x40000 - 0xC00 bytes
+#: but not one of 0x40000 - 0x600 on 64-bit; on 32-bit its largest block is
+#: 0x3FD30, and 0xFD30 in a 0x10000-byte heap).
+HEADER = 0x800 if POINTER_SIZE == 8 else 0x2C8
 CHUNK_HEADER = MEMORY_ALLOCATION_ALIGNMENT
 MIN_CHUNK = 2 * MEMORY_ALLOCATION_ALIGNMENT
+#: The largest block a fixed heap holds: its chunk (debug tail aside) reaches
+#: the large-block threshold (0x7EFE8 on 32-bit, as Windows).
+LARGEST_BLOCK = LARGE_THRESHOLD - CHUNK_HEADER
 #: A fixed heap's size is a multiple of this.
 SIZE_GRANULE = 0x400 * POINTER_SIZE
 
@@ -55,24 +59,22 @@ def reserve_size(initial: int, maximum: int) -> int:
     return (size + SIZE_GRANULE - 1) // SIZE_GRANULE * SIZE_GRANULE
 
 
-class FixedHeap(Heap):
-    growable = False
-
-    def __init__(self, native: Native, debug: DebugChecks, flags: int, initial: int, maximum: int) -> None:
+class FixedHeap(EmulatedHeap):
+    def __init__(self, memory: NativeMemory, debug: DebugChecks, flags: int, initial: int, maximum: int) -> None:
         size = reserve_size(initial, maximum)
         executable = bool(flags & HEAP_CREATE_ENABLE_EXECUTE)
-        handle = native.map_aligned(size, HANDLE_ALIGNMENT, executable)
+        handle = memory.map_aligned(size, HANDLE_ALIGNMENT, executable)
         if not handle:
             raise MemoryError("cannot reserve the heap's room")
-        super().__init__(native, debug, flags, handle)
+        super().__init__(memory, debug, flags, handle)
         self.size = size
         self.end = handle + size
-        self.page = native.page_size
+        self.page = memory.page_size
         start = handle + HEADER
         #: Busy chunks: block address -> chunk length.
-        self.chunks: Dict[int, int] = {}
+        self.chunks: Dict[Address, int] = {}
         #: Chunks in quarantine (free checking): block address -> chunk length.
-        self.chunks_held: Dict[int, int] = {}
+        self.chunks_held: Dict[Address, int] = {}
         self.free_at: Dict[int, int] = {start: self.end - start}
         self.free_end: Dict[int, int] = {self.end: start}
         self.by_size: List[Tuple[int, int]] = [(self.end - start, start)]
@@ -88,7 +90,7 @@ class FixedHeap(Heap):
     def _chunk_length(self, size: int) -> int:
         return max((size + self._overhead) & ~_ALIGN_MASK, MIN_CHUNK)
 
-    # -- free-chunk index ----------------------------------------------------
+    # -- free-chunk index ----------------------------------------------------------
     def _add_free(self, start: int, length: int) -> None:
         end = start + length
         following = self.free_at.get(end)
@@ -111,7 +113,7 @@ class FixedHeap(Heap):
         index = bisect.bisect_left(self.by_size, (length, start))
         del self.by_size[index]
 
-    def _use(self, start: int, length: int, need: int) -> int:
+    def _use(self, start: int, length: int, need: int) -> Address:
         """Turn part of the free chunk ``start`` into a busy chunk of ``need``."""
         self._take_free(start, length)
         if length - need >= MIN_CHUNK:
@@ -124,11 +126,20 @@ class FixedHeap(Heap):
         return address
 
     def _merge_bins(self) -> bool:
-        """Coalesce the spare and binned chunks into the free index; whether there were any."""
+        """Coalesce the spare, quarantined and binned chunks into the free index; whether there were any.
+
+        The quarantine is let go too: a fixed heap's room is all it has, and
+        Windows' free checking keeps no freed block from reuse (it checks the
+        fill when the block leaves quarantine).
+        """
         spare, self.spare = self.spare, {}
         for addresses in spare.values():
             for address in addresses:
                 self._bin(address - CHUNK_HEADER, self.chunks.pop(address))
+        quarantine = self.quarantine
+        if quarantine is not None:
+            for address, _ in quarantine.drain():
+                self._bin(address - CHUNK_HEADER, self.chunks_held.pop(address))
         bins, self.bins = self.bins, {}
         for length, starts in bins.items():
             for start in starts:
@@ -139,9 +150,12 @@ class FixedHeap(Heap):
         if end > self.committed_end:
             self.committed_end = min(self.end, self._page_up(end))
 
-    # -- primitives ----------------------------------------------------------
-    def _carve(self, size: int) -> int:
-        if size >= LARGE_THRESHOLD:
+    def _bin(self, start: int, length: int) -> None:
+        self.bins.setdefault(length, []).append(start)
+
+    # -- primitives ----------------------------------------------------------------
+    def new_block(self, size: int) -> Address:
+        if size > LARGEST_BLOCK:
             return 0  # Fixed heaps refuse large blocks, room or not.
         need = (size + self._overhead) & ~_ALIGN_MASK  # _chunk_length(), inlined
         if need < MIN_CHUNK:
@@ -155,44 +169,24 @@ class FixedHeap(Heap):
         index = bisect.bisect_left(by_size, (need, 0))
         if index == len(by_size):
             # No room in the index: freed chunks may coalesce into some.
-            return self._carve(size) if self._merge_bins() else 0
+            return self.new_block(size) if self._merge_bins() else 0
         length, start = by_size[index]
         return self._use(start, length, need)
 
-    def alloc(self, size: int, zero: bool) -> int:
-        spare = self.spare.get(size)
-        address = spare.pop() if spare else self._carve(size)
-        if address:
-            if zero:
-                _memset(address, 0, size)
-            elif self.checking:
-                self.new_contents(address, 0, size, False)
-            if self.checking:
-                self.debug.write_tail(address, size)
-        return address
-
-    def release(self, address: int, size: int) -> None:
-        if self.keep_spare(address, size):
-            return  # Its chunk stays in self.chunks.
+    def release(self, address: Address, size: int) -> None:
         length = self.chunks.pop(address)
         quarantine = self.quarantine
         if quarantine is not None:
             self.chunks_held[address] = length
-            evicted = quarantine.hold(address, size + self.debug.tail_size)
+            evicted = quarantine.hold(address, size + self.tail_size)
             if evicted is None:
                 return
             address = evicted[0]
             length = self.chunks_held.pop(address)
         self._bin(address - CHUNK_HEADER, length)
 
-    def _bin(self, start: int, length: int) -> None:
-        binned = self.bins.get(length)
-        if binned is None:
-            binned = self.bins[length] = []
-        binned.append(start)
-
-    def resize_in_place(self, address: int, old: int, new: int) -> bool:
-        if new >= LARGE_THRESHOLD:
+    def resize_in_place(self, address: Address, old: int, new: int) -> bool:
+        if new > LARGEST_BLOCK:
             return False
         need = self._chunk_length(new)
         length = self.chunks[address]
@@ -217,50 +211,55 @@ class FixedHeap(Heap):
         self._commit_to(start + total)
         return True
 
-    def move(self, address: int, old: int, new: int) -> int:
-        moved = self._carve(new)
+    def move(self, address: Address, old: int, new: int) -> Address:
+        moved = self.new_block(new)
         if moved:
             _memmove(moved, address, min(old, new))
             self.release(address, old)
         return moved
 
-    def entries(self) -> List[Entry]:
+    # -- inspection ----------------------------------------------------------------
+    def entries(self) -> Iterator[Entry]:
         self._merge_bins()  # Windows walks coalesced free blocks.
-        handle, committed_end = self.handle, self.committed_end
-        blocks = self.blocks
-        entries: List[Entry] = [
-            (
-                handle,
-                HEADER,  # Windows reports the heap header's size here.
-                0,
-                0,
-                PROCESS_HEAP_REGION,
-                (committed_end - handle, self.end - committed_end, handle + HEADER, self.end),
-            )
-        ]
-        spans = [(a - CHUNK_HEADER, n, True) for a, n in self.chunks.items()]
-        spans.extend((a - CHUNK_HEADER, n, False) for a, n in self.chunks_held.items())
-        spans.extend((s, n, False) for s, n in self.free_at.items() if s < committed_end)
-        spans.sort()
-        for start, length, busy in spans:
+        handle, end = self.handle, self.end
+        committed_end = self.committed_end
+        yield (
+            handle,
+            HEADER,  # Windows reports the heap header's size here.
+            0,
+            0,
+            PROCESS_HEAP_REGION,
+            (committed_end - handle, end - committed_end, handle + HEADER, end),
+        )
+        chunks, held, free_at, blocks = self.chunks, self.chunks_held, self.free_at, self.blocks
+        # The one copy a walk makes: where the chunks start, sorted. Each is
+        # looked up again when its turn comes, so changes meanwhile show.
+        order = [a - CHUNK_HEADER for a in list(chunks)]
+        order.extend([a - CHUNK_HEADER for a in list(held)])
+        order.extend(list(free_at))
+        order.sort()
+        for start in order:
             address = start + CHUNK_HEADER
-            if busy:
-                size = blocks[address]
-                entries.append((address, size, min(255, length - size), 0, PROCESS_HEAP_ENTRY_BUSY, None))
-            else:
-                length = min(length, committed_end - start)
-                if length <= CHUNK_HEADER:
-                    continue
-                entries.append((address, length - CHUNK_HEADER, CHUNK_HEADER, 0, 0, None))
-        if committed_end < self.end:
-            entries.append((committed_end, self.end - committed_end, 0, 0, PROCESS_HEAP_UNCOMMITTED_RANGE, None))
-        return entries
+            length = chunks.get(address)
+            if length is not None:
+                size = blocks.get(address)
+                if size is not None:
+                    yield (address, size, min(255, length - size), 0, PROCESS_HEAP_ENTRY_BUSY, None)
+                continue
+            length = held.get(address) or free_at.get(start) or 0
+            length = min(length, self.committed_end - start)
+            if length > CHUNK_HEADER:
+                yield (address, length - CHUNK_HEADER, CHUNK_HEADER, 0, 0, None)
+        del order
+        committed_end = self.committed_end
+        if committed_end < end:
+            yield (committed_end, end - committed_end, 0, 0, PROCESS_HEAP_UNCOMMITTED_RANGE, None)
 
     def largest_free(self) -> int:
         self._merge_bins()
         committed_end = self.committed_end
         best = 0
-        for start, length in self.free_at.items():
+        for start, length in list(self.free_at.items()):
             if start < committed_end:
                 best = max(best, min(length, committed_end - start) - CHUNK_HEADER)
         return best
@@ -271,9 +270,10 @@ class FixedHeap(Heap):
     def reserved(self) -> int:
         return self.size
 
-    def destroy(self) -> None:
+    def release_all(self) -> None:
         self.spare = {}
-        self.blocks.clear()
-        self.chunks.clear()
-        self.bins.clear()
-        self.native.unmap(self.handle, self.size)
+        self.blocks = {}
+        self.chunks = {}
+        self.bins = {}
+        self.quarantine = None
+        self.memory.unmap(self.handle, self.size)

@@ -1,262 +1,251 @@
 """Growable heaps: small blocks from the C allocator, large blocks mapped.
 
 The handle is a 64 KiB-aligned reservation that plays the heap's first region
-in a walk; blocks themselves live wherever ``malloc`` or ``mmap`` put them.
+in a walk; blocks themselves live wherever ``malloc`` or the mapping calls put
+them. A large block is a mapping of its own with the block 0x40 [0x20] bytes
+past its start, as on Windows; the bytes from its end to the end of its last
+page read 0 when it is made (a shrink leaves what the caller wrote there;
+a growth with HEAP_ZERO_MEMORY clears it).
 """
 
 from __future__ import annotations
 
 import ctypes
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, Iterator
 
 from ..._constants import (
     HEAP_CREATE_ENABLE_EXECUTE,
     MEMORY_ALLOCATION_ALIGNMENT,
+    POINTER_SIZE,
     PROCESS_HEAP_ENTRY_BUSY,
     PROCESS_HEAP_REGION,
     PROCESS_HEAP_UNCOMMITTED_RANGE,
 )
 from ._debug import DebugChecks
-from ._heap import HANDLE_ALIGNMENT, LARGE_THRESHOLD, Entry, Heap
-from ._native import Native
+from ._heap import HANDLE_ALIGNMENT, LARGE_THRESHOLD, EmulatedHeap, Entry
+from ._native import Address, NativeMemory
 
-#: The handle's reservation: one region of this size.
+#: The handle's reservation: one region of this size, of which a new heap
+#: commits 0x400 pointers' worth; its last page is never handed out.
 REGION_SIZE = HANDLE_ALIGNMENT
-#: The part of it shown as committed, and the heap header at its start.
-REGION_COMMIT = 0x1000
+REGION_COMMIT = 0x400 * POINTER_SIZE
+REGION_GUARD = 0x1000
+#: The heap header at the region's start.
 REGION_HEADER = 0x400
-#: Per-block overhead reported by HeapWalk for malloc'd blocks.
-BLOCK_OVERHEAD = 16
+#: Per-block overhead HeapWalk reports for malloc'd blocks, and for blocks the
+#: low-fragmentation heap serves.
+BLOCK_OVERHEAD = MEMORY_ALLOCATION_ALIGNMENT
+LFH_OVERHEAD = 8
 #: The free block after the header, as Windows walks it: data past a block
-#: header, ending twice the reported overhead before the uncommitted range.
-FREE_OVERHEAD = 2 * MEMORY_ALLOCATION_ALIGNMENT
+#: header, ending twice its overhead before the uncommitted range.
+FREE_OVERHEAD = 4 * POINTER_SIZE
 FREE_DATA = REGION_HEADER + MEMORY_ALLOCATION_ALIGNMENT
 REGION_FREE = REGION_COMMIT - FREE_DATA - 2 * FREE_OVERHEAD
-#: HeapWalk's iRegionIndex for a large block.
+#: The uncommitted range's cbData: the reservation past the committed part, less the last page.
+UNCOMMITTED_DATA = REGION_SIZE - REGION_COMMIT - REGION_GUARD
+#: A large block's place in its mapping, and its walk entry's iRegionIndex.
+LARGE_HEADER = 8 * POINTER_SIZE
 LARGE_REGION_INDEX = 64
+#: New mappings for blocks from BIG_FROM bytes on are whole multiples of
+#: 2 MiB: the kernel then places them on 2 MiB boundaries and resizes or moves
+#: them a page table at a time, which halves what growing one costs. The rest
+#: of the last granule is address space only (untouched pages take no memory);
+#: a shrink gives back whole pages.
+BIG_FROM = 0x800000
+BIG_GRANULE = 0x200000
 
 _memmove = ctypes.memmove
 _memset = ctypes.memset
 
 
-class GrowableHeap(Heap):
-    growable = True
-
-    def __init__(self, native: Native, debug: DebugChecks, flags: int) -> None:
-        handle = native.map_aligned(REGION_SIZE, HANDLE_ALIGNMENT)
+class GrowableHeap(EmulatedHeap):
+    def __init__(self, memory: NativeMemory, debug: DebugChecks, flags: int) -> None:
+        handle = memory.map_aligned(REGION_SIZE, HANDLE_ALIGNMENT)
         if not handle:
             raise MemoryError("cannot reserve a heap region")
-        super().__init__(native, debug, flags, handle)
-        self.page = native.page_size
+        super().__init__(memory, debug, flags, handle)
+        self.page = memory.page_size
         # An executable heap must not hand out malloc memory (not executable,
         # and making it so would expose neighbours): every block is mapped.
         self.executable = bool(flags & HEAP_CREATE_ENABLE_EXECUTE)
-        #: Capacities, kept only when the C library cannot tell them.
-        self.capacity: Dict[int, int] = {}
-        self.track_capacity = not native.has_usable_size
-        #: Requests from this size on are mapped (every one on an executable heap).
         self.large_from = 0 if self.executable else LARGE_THRESHOLD
-        self.tail_size = debug.tail_size
-        #: (block, offset): after a resize, the block's bytes from offset on are
-        #: fresh zero pages (mremap and mmap give those), so HEAP_ZERO_MEMORY
-        #: need not touch them. Set by resize_in_place/move, used by new_contents.
-        self._fresh: Optional[Tuple[int, int]] = None
-        # Spare blocks only over the plain C library (a substituted Native, as
-        # fault injection uses, must see every call) and never on an executable
-        # heap (it has no malloc'd blocks).
-        self.recycle = self.recycle and type(native) is Native and not self.executable
-        # Small blocks are plain malloc blocks when nothing else is kept per block.
-        self.malloc_direct = self.recycle and not self.track_capacity
-        self.remap_direct = self.malloc_direct and native.has_mremap
+        #: For mapped blocks that shrank: how far the caller may have written
+        #: (their largest size); past it the mapping reads 0. Missing: never
+        #: shrank, so past its size it reads 0.
+        self.written: Dict[Address, int] = {}
+        #: Capacities, kept only when the C library cannot tell them.
+        self.capacity: Dict[Address, int] = {}
+        self.track_capacity = not memory.knows_usable_size
+        if self.serialized and not self.executable:
+            self.lfh_capable = True
+            self.lfh_counts = {}
 
-    # -- helpers -----------------------------------------------------------
     def _pages(self, size: int) -> int:
-        page = self.page
-        return max(page, (size + page - 1) & ~(page - 1))
+        """The length of a new mapping that holds a large block of ``size`` bytes."""
+        granule = BIG_GRANULE if size >= BIG_FROM else self.page
+        return (size + LARGE_HEADER + granule - 1) & ~(granule - 1)
 
-    def _map(self, size: int) -> int:
+    def _map(self, size: int) -> Address:
         length = self._pages(size)
-        address = self.native.map(length, self.executable)
-        if address:
-            try:
-                self.large[address] = length
-            except MemoryError:  # Python's own memory ran out: refuse, leaking nothing.
-                self.native.unmap(address, length)
-                return 0
-        return address
-
-    def _malloc(self, size: int) -> int:
-        need = size + self.debug.tail_size
-        address = self.native.malloc(need or 1) or 0
-        if address and self.track_capacity:
-            address = self._remember_capacity(address, need)
-        return address
-
-    def _remember_capacity(self, address: int, need: int) -> int:
-        """Record a new block's capacity; 0 (block given back) if Python is out of memory."""
+        start = self.memory.map(length, self.executable)
+        if not start:
+            return 0
+        address = start + LARGE_HEADER
         try:
-            self.capacity[address] = need
-        except MemoryError:
-            self.native.free(address)
+            self.large[address] = length
+        except MemoryError:  # Python's own memory ran out: refuse, leaking nothing.
+            self.memory.unmap(start, length)
             return 0
         return address
 
-    # -- primitives ----------------------------------------------------------
-    def alloc(self, size: int, zero: bool) -> int:
-        spare = self.spare.get(size)
-        if spare:
-            address = spare.pop()
-            if zero:
-                _memset(address, 0, size)
-            return address
+    # -- primitives ----------------------------------------------------------------
+    def new_block(self, size: int) -> Address:
         if size >= self.large_from:
-            address = self._map(size)
-            if address and not zero:  # Fresh pages are already zero.
-                self.debug.fill_new(address, size)
-            return address
-        # _malloc inlined: this is the hot path of every small HeapAlloc.
+            return self._map(size)
         need = size + self.tail_size
-        address = self.native.malloc(need or 1) or 0
-        if address:
-            if self.track_capacity and not self._remember_capacity(address, need):
+        address = self.memory.malloc(need)
+        if address and self.track_capacity:
+            try:
+                self.capacity[address] = need
+            except MemoryError:
+                self.memory.free(address)
                 return 0
-            if zero:
-                _memset(address, 0, size)
-            elif self.checking:
-                self.new_contents(address, 0, size, False)
-            if need != size:
-                self.debug.write_tail(address, size)
         return address
 
-    def release(self, address: int, size: int) -> None:
-        # Never a mapped block (one shrunk below the threshold stays mapped).
-        if address not in self.large and self.keep_spare(address, size):
-            return
+    def release(self, address: Address, size: int) -> None:
         length = self.large.pop(address, 0)
         if length:
-            # Unmapped, not recycled: a stale pointer faults instead of reading
+            self.written.pop(address, None)
+            # Unmapped, never kept: a stale pointer faults instead of reading
             # the next owner's data.
-            self.native.unmap(address, length)
+            self.memory.unmap(address - LARGE_HEADER, length)
             return
         if self.track_capacity:
             self.capacity.pop(address, None)
         quarantine = self.quarantine
         if quarantine is not None:
-            evicted = quarantine.hold(address, size + self.debug.tail_size)
+            evicted = quarantine.hold(address, size + self.tail_size)
             if evicted is not None:
-                self.native.free(evicted[0])
+                self.memory.free(evicted[0])
             return
-        self.native.free(address)
+        self.memory.free(address)
 
-    def remap_large(self, address: int, length: int, new: int) -> int:
-        """Resize the mapped block at ``address`` (a mapping of ``length``) with one system call.
-
-        A growth is an mremap with MAYMOVE, which stays in place when it can
-        and moves the pages (no copy) when it cannot; a shrink unmaps the tail.
-        The block's address after, or 0 if the system refused (nothing changed).
-        """
-        need = self._pages(new)
-        if need > length:
-            moved = self.native.remap(address, length, need, True)
-            if moved:
-                if moved != address:
-                    del self.large[address]
-                self.large[moved] = need
-            return moved
-        # A failed unmap still shrinks the block for the caller: the pages stay its own.
-        if need < length and self.native.unmap(address + need, length - need):
-            self.large[address] = need
-        return address
-
-    def resize_in_place(self, address: int, old: int, new: int) -> bool:
-        length = self.large.get(address)
-        if length is not None:
-            need = self._pages(new)
-            if need <= length:
-                return bool(self.remap_large(address, length, new))
-            if not self.native.remap(address, length, need, False):
-                return False
-            self.large[address] = need
-            self._fresh = (address, length)
-            return True
+    def resize_in_place(self, address: Address, old: int, new: int) -> bool:
         if new <= old:
             return True  # A shrink always fits: no need to ask the C library.
-        need = new + self.debug.tail_size
+        need = new + self.tail_size
         if self.track_capacity:
-            return need <= self.capacity[address]
-        return need <= self.native.usable_size(address, old)
+            return need <= self.capacity.get(address, 0)
+        return need <= self.memory.usable_size(address)
 
-    def resize(self, address: int, old: int, new: int) -> int:
-        length = self.large.get(address)
-        if length is not None and self.native.has_mremap:
-            moved = self.remap_large(address, length, new)
-            if not moved:
-                return self.move(address, old, new)
-            if self.large[moved] > length:
-                self._fresh = (moved, length)
-            return moved
-        if self.resize_in_place(address, old, new):
-            return address
-        return self.move(address, old, new)
-
-    def move(self, address: int, old: int, new: int) -> int:
-        native = self.native
-        mapped = new >= self.large_from
-        if address in self.large or mapped or self.quarantine is not None:
+    def move(self, address: Address, old: int, new: int) -> Address:
+        if address in self.large or new >= self.large_from or self.quarantine is not None:
             # Copying move: the destination is of another kind, mremap is
             # missing, or the old block must go to quarantine, not to realloc.
-            moved = self._map(new) if mapped else self._malloc(new)
+            moved = self.new_block(new)
             if moved:
                 _memmove(moved, address, min(old, new))
                 self.release(address, old)
-                if mapped:
-                    self._fresh = (moved, old)
             return moved
-        moved = native.realloc(address, new + self.debug.tail_size) or 0
+        need = new + self.tail_size
+        moved = self.memory.realloc(address, need)
         if moved and self.track_capacity:
-            del self.capacity[address]
-            self.capacity[moved] = new + self.debug.tail_size
+            self.capacity.pop(address, None)
+            try:
+                self.capacity[moved] = need
+            except MemoryError:
+                pass  # Unknown capacity reads as none: the block moves on its next growth.
         return moved
 
-    def new_contents(self, address: int, start: int, end: int, zero: bool) -> None:
-        fresh, self._fresh = self._fresh, None
-        if zero and fresh is not None and fresh[0] == address:
-            # Past the offset the pages are fresh: zeroing them would only
-            # make a remapped block resident for nothing.
-            end = min(end, max(start, fresh[1]))
-        super().new_contents(address, start, end, zero)
+    def resize_mapped(self, address: Address, length: int, new: int, may_move: bool) -> Address:
+        # Growing: one system call (mremap), which with MAYMOVE stays in place
+        # when it can and moves the pages, never copying them, when it cannot.
+        start = address - LARGE_HEADER
+        if new > length - LARGE_HEADER:
+            granule = BIG_GRANULE if new >= BIG_FROM else self.page
+            need = (new + LARGE_HEADER + granule - 1) & ~(granule - 1)  # (_pages(), inlined)
+            moved_start = self.memory.remap(start, length, need, may_move)
+            if not moved_start:
+                return 0
+            moved = moved_start + LARGE_HEADER
+            if moved == address:
+                self.large[address] = need
+            else:
+                del self.large[address]
+                try:
+                    self.large[moved] = need
+                except MemoryError:
+                    self.keep_pending(self.large, moved, need)
+                written = self.written.pop(address, None)
+                if written is not None:
+                    try:
+                        self.written[moved] = written
+                    except MemoryError:  # Not recordable: clear what may be dirty now.
+                        old = self.blocks[address]
+                        _memset(moved + old, 0, max(0, min(written, length - LARGE_HEADER) - old))
+            return moved
+        old = self.blocks[address]
+        if new < old:
+            # Down to whole pages: a shrunk block keeps no more than its last
+            # page past its end. A refused trim still shrinks the block for
+            # the caller: the pages stay its own.
+            page = self.page
+            need = (new + LARGE_HEADER + page - 1) & ~(page - 1)
+            if need < length and self.memory.trim(start, length, need):
+                self.large[address] = length = need
+            # Pages given back come back zero: only what is still mapped counts.
+            room = length - LARGE_HEADER
+            try:
+                self.written[address] = min(room, max(old, self.written.get(address, 0)))
+            except MemoryError:  # Not recordable: clear what may be dirty now.
+                _memset(address + new, 0, min(old, room) - new)
+        return address
 
-    def block_intact(self, address: int, size: int) -> bool:
-        return address in self.large or self.debug.tail_intact(address, size)
+    def clear_mapped(self, address: Address, old: int, new: int, length: int) -> None:
+        # Past the end of the old mapping the pages are new, hence zero; and so
+        # is everything past the largest size the block ever had (it was never
+        # the caller's). Zeroing only the rest spares faulting pages in.
+        if not length:
+            return  # A small block moved to a fresh mapping: past the copy, all zero.
+        end = min(new, length - LARGE_HEADER, self.written.get(address, old))
+        if end > old:
+            _memset(address + old, 0, end - old)
 
-    def write_tail(self, address: int, size: int) -> None:
-        if address not in self.large:  # Large blocks get no tail, as on Windows.
-            self.debug.write_tail(address, size)
-
-    def entries(self) -> List[Entry]:
+    # -- inspection ----------------------------------------------------------------
+    def entries(self) -> Iterator[Entry]:
         handle = self.handle
-        large = self.large
-        overhead = BLOCK_OVERHEAD + self.debug.tail_size
-        entries: List[Entry] = [
+        yield (
+            handle,
+            REGION_HEADER,  # Windows reports the heap header's size here.
+            0,
+            0,
+            PROCESS_HEAP_REGION,
             (
-                handle,
-                REGION_HEADER,  # Windows reports the heap header's size here.
-                0,
-                0,
-                PROCESS_HEAP_REGION,
-                (REGION_COMMIT, REGION_SIZE - REGION_COMMIT, handle + REGION_HEADER, handle + REGION_SIZE),
-            )
-        ]
-        blocks = self.blocks
-        small = sorted(a for a in blocks if a not in large)
-        entries.extend((a, blocks[a], overhead, 0, PROCESS_HEAP_ENTRY_BUSY, None) for a in small)
-        entries.append((handle + FREE_DATA, REGION_FREE, FREE_OVERHEAD, 0, 0, None))
-        entries.append(
-            (handle + REGION_COMMIT, REGION_SIZE - REGION_COMMIT, 0, 0, PROCESS_HEAP_UNCOMMITTED_RANGE, None)
+                REGION_COMMIT,
+                REGION_SIZE - REGION_COMMIT,
+                handle + REGION_HEADER,
+                handle + REGION_COMMIT + UNCOMMITTED_DATA,
+            ),
         )
-        # As on Windows: allocation order, no overhead, region index 64.
-        entries.extend((a, blocks[a], 0, LARGE_REGION_INDEX, PROCESS_HEAP_ENTRY_BUSY, None) for a in large)
-        return entries
+        blocks, large = self.blocks, self.large
+        # The one copy a walk makes: the addresses, sorted (8 bytes a block,
+        # dropped when the walk ends). Each is checked again when its turn
+        # comes: blocks freed meanwhile are left out.
+        order = sorted(blocks)
+        overhead = BLOCK_OVERHEAD + self.tail_size
+        for address in order:
+            size = blocks.get(address)
+            if size is not None and address not in large:
+                served = LFH_OVERHEAD if size < self.lfh_below else overhead
+                yield (address, size, served, 0, PROCESS_HEAP_ENTRY_BUSY, None)
+        del order
+        yield (handle + FREE_DATA, REGION_FREE, FREE_OVERHEAD, 0, 0, None)
+        yield (handle + REGION_COMMIT, UNCOMMITTED_DATA, 0, 0, PROCESS_HEAP_UNCOMMITTED_RANGE, None)
+        # As on Windows: after the regions, in allocation order, no overhead, region index 64.
+        for address in list(large):
+            size = blocks.get(address)
+            if size is not None:
+                yield (address, size, 0, LARGE_REGION_INDEX, PROCESS_HEAP_ENTRY_BUSY, None)
 
     def largest_free(self) -> int:
         self._drop_spares()  # Compacting gives the kept blocks back.
@@ -264,42 +253,41 @@ class GrowableHeap(Heap):
 
     def _drop_spares(self) -> None:
         spare, self.spare = self.spare, {}
-        free, capacity = self.native.free, self.capacity
+        free, capacity = self.memory.free, self.capacity
         for addresses in spare.values():
             for address in addresses:
                 capacity.pop(address, None)
                 free(address)
 
     def committed(self) -> int:
-        # Small blocks count with their overhead; large ones by their whole mapping.
-        large, blocks = self.large, self.blocks
-        small = sum(size for address, size in blocks.items() if address not in large)
-        return REGION_COMMIT + small + BLOCK_OVERHEAD * (len(blocks) - len(large)) + sum(large.values())
+        # Blocks count with their overhead; large ones by their whole mapping.
+        blocks = self.blocks
+        return REGION_COMMIT + sum(blocks.values()) + BLOCK_OVERHEAD * len(blocks) + sum(self.large.values())
 
     def reserved(self) -> int:
         return self.committed() + REGION_SIZE - REGION_COMMIT
 
-    def destroy(self) -> None:
-        native = self.native
+    def release_all(self) -> None:
+        memory = self.memory
         quarantine, self.quarantine = self.quarantine, None  # no fills on the way out
         self._drop_spares()
-        large = self.large
+        large, self.large = self.large, {}
+        blocks, self.blocks = self.blocks, {}
+        self.written.clear()
         for address, length in large.items():
-            native.unmap(address, length)
+            memory.unmap(address - LARGE_HEADER, length)
         # One tight loop of free calls: destroying a big heap costs what
         # freeing its blocks one by one in C would.
-        free = native.free
+        free = memory.free
         if large:
-            for address in self.blocks:
+            for address in blocks:
                 if address not in large:
                     free(address)
         else:
-            for address in self.blocks:
+            for address in blocks:
                 free(address)
-        large.clear()
         self.capacity.clear()
-        self.blocks.clear()
         if quarantine is not None:
             for address, _ in quarantine.drain():
-                native.free(address)
-        native.unmap(self.handle, REGION_SIZE)
+                free(address)
+        memory.unmap(self.handle, REGION_SIZE)

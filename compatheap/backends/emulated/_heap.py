@@ -1,211 +1,443 @@
-"""What every emulated heap has: handle, lock, live blocks and walk snapshot."""
+"""What every emulated heap kind shares: its state and the templates of the block operations.
+
+:class:`EmulatedHeap` owns whole operations: ``alloc``, ``free``, ``realloc``
+(here is where HeapReAlloc decides between in place and moving), validation
+and the walk cursor. A heap kind (``_growable.py``, ``_fixed.py``) supplies the
+mechanics as primitives with explicit results: ``new_block`` gives memory or
+0, ``resize_in_place`` says whether it did, ``move`` gives the new address or
+0 and leaves the block untouched when it fails.
+
+The backend calls a template with the heap's lock held (see ``_backend.py``);
+the templates never lock. They report failure by returning a :data:`Failure`:
+the negated Win32 error code (addresses are positive, so no address is ever
+mistaken for one).
+"""
 
 from __future__ import annotations
 
+import abc
+import contextlib
 import ctypes
 import threading
-from typing import Any, Dict, List, Optional, Tuple
+from typing import ContextManager, Dict, Iterator, List, Optional, Tuple
 
-from ..._constants import HEAP_NO_SERIALIZE, POINTER_SIZE
+from ..._constants import (
+    ERROR_INVALID_HANDLE,
+    ERROR_INVALID_PARAMETER,
+    ERROR_NOT_ENOUGH_MEMORY,
+    HEAP_NO_SERIALIZE,
+    HEAP_REALLOC_IN_PLACE_ONLY,
+    HEAP_ZERO_MEMORY,
+    POINTER_SIZE,
+)
 from ._debug import DebugChecks, Quarantine
-from ._guard import HeapGate
-from ._native import Native
+from ._native import Address, NativeMemory
 
-#: From this size on a block gets its own mapping (Windows' large-block threshold).
-LARGE_THRESHOLD = 0xFF000 if POINTER_SIZE == 8 else 0x7F000
+#: From this size on a growable heap gives a block its own mapping (Windows'
+#: large-block threshold: 0xFF000 on 64-bit, 0x7EFF0 on 32-bit); a fixed-size
+#: heap refuses blocks whose chunk would be larger.
+LARGE_THRESHOLD = 0xFF000 if POINTER_SIZE == 8 else 0x7EFF0
 #: Heap handles are aligned like Windows' heap segments.
 HANDLE_ALIGNMENT = 0x10000
-#: Requests above this cannot be satisfied on any system; refused up front so
-#: size arithmetic (tail, rounding to pages) can never wrap around.
-MAX_REQUEST = (1 << (8 * POINTER_SIZE - 1)) - HANDLE_ALIGNMENT
-#: Freed blocks up to this size are kept for reuse by an allocation of the
-#: same size (at most SPARE_PER_SIZE each): the hot paths' list pop and append
-#: instead of an allocator's work.
+#: The largest request ever attempted: 0x7FFF0000 and up fail on 32-bit, as on
+#: Windows, and the size arithmetic (tails, pages) can never wrap around.
+MAX_REQUEST = (1 << (8 * POINTER_SIZE - 1)) - HANDLE_ALIGNMENT - 1
+#: Freed blocks up to this size are kept for the next allocation of the same
+#: size (at most SPARE_PER_SIZE each): a list pop instead of an allocator's work.
 SPARE_MAX_SIZE = 256
 SPARE_PER_SIZE = 8
+#: The low-fragmentation heap switches itself on after this many allocations
+#: of one size below LFH_MAX_SIZE (on a serialised growable heap).
+LFH_ACTIVATION = 0x12
+LFH_MAX_SIZE = 0x4000
 
-# A walk entry: (lpData, cbData, cbOverhead, iRegionIndex, wFlags, region info),
-# region info being (committed, uncommitted, first block, last block) or None.
-Entry = Tuple[int, int, int, int, int, Optional[Tuple[int, int, int, int]]]
+#: A template's failure: ``-code``, ``code`` being the Win32 last error.
+Failure = int
+INVALID_HANDLE: Failure = -ERROR_INVALID_HANDLE
+INVALID_PARAMETER: Failure = -ERROR_INVALID_PARAMETER
+NO_MEMORY: Failure = -ERROR_NOT_ENOUGH_MEMORY
+
+#: Region figures of a walk entry: (dwCommittedSize, dwUnCommittedSize, lpFirstBlock, lpLastBlock).
+Region = Tuple[int, int, int, int]
+#: A walk entry: (lpData, cbData, cbOverhead, iRegionIndex, wFlags, region or None).
+Entry = Tuple[int, int, int, int, int, Optional[Region]]
+#: Where a walk stands: the (lpData, wFlags & 7) of the entry the caller holds.
+WalkKey = Tuple[int, int]
 
 _memset = ctypes.memset
+#: Walk cursors kept per heap (one per walker that walks in step).
+_WALKERS = 8
 
 
-class _NoLock:
-    """Stands in for the lock of a HEAP_NO_SERIALIZE heap: locking is a no-op."""
+class PendingRecord:
+    """One reserved slot for a ``table[key] = value`` that Python's memory could
+    not make: filling it sets three attributes of an existing object, which
+    needs no memory."""
 
-    def acquire(self, blocking: bool = True, timeout: float = -1) -> bool:
-        return True
+    __slots__ = ("table", "key", "value")
 
-    def release(self) -> None:
-        pass
-
-    def _is_owned(self) -> bool:
-        return True
-
-    def __enter__(self) -> bool:
-        return True
-
-    def __exit__(self, *exc: Any) -> None:
-        pass
+    def __init__(self) -> None:
+        self.table: Optional[Dict[Address, int]] = None
+        self.key: Address = 0
+        self.value = 0
 
 
-_NO_LOCK = _NoLock()
-
-
-class Heap:
-    """Base of the growable and fixed-size heaps.
+class EmulatedHeap(abc.ABC):
+    """An emulated heap: one handle, its lock, its live blocks.
 
     ``blocks`` maps every live block's address to its requested size: it is the
     single source of truth for "is this a block of this heap", so a pointer the
     heap never handed out is refused before any memory is touched.
     """
 
-    growable = True
+    #: Requests from this size on get a mapping of their own (none: never).
+    large_from: int = MAX_REQUEST + 1
 
-    def __init__(self, native: Native, debug: DebugChecks, flags: int, handle: int) -> None:
-        self.native = native
+    def __init__(self, memory: NativeMemory, debug: DebugChecks, flags: int, handle: Address) -> None:
+        self.memory = memory
         self.debug = debug
-        #: ``bool(debug)`` once: DebugChecks.__bool__ is a Python call per use.
-        self.checking = bool(debug)
+        self.checking = debug.enabled
+        self.tail_size = debug.tail_size
         self.flags = flags
         self.handle = handle
-        #: The hot paths' token and the full paths' mark (see _guard.py), and
-        #: the RLock; HeapDestroy uses them on every heap.
-        self.hot_gate = HeapGate()
-        self.token = self.hot_gate.token
-        self.active = self.hot_gate.active
-        self.rlock = threading.RLock()
-        #: What the full paths and HeapLock go through: nothing on a HEAP_NO_SERIALIZE heap.
-        serialized = not flags & HEAP_NO_SERIALIZE
-        self.gate: Any = self.hot_gate if serialized else _NO_LOCK
-        self.lock: Any = self.rlock if serialized else _NO_LOCK
+        #: Held for the length of one call (never across calls: see HeapLock).
+        self.lock = threading.RLock()
+        #: What a call takes: the lock, or nothing on a HEAP_NO_SERIALIZE heap.
+        self.guard: ContextManager[object] = self.lock if not flags & HEAP_NO_SERIALIZE else contextlib.nullcontext()
+        #: Signalled when a HeapLock hold ends.
+        self.turn = threading.Condition(self.lock)
+        #: The thread holding HeapLock (its ident) and how many times, or None.
+        self.holder: Optional[int] = None
+        self.holds = 0
         self.alive = True
-        self.blocks: Dict[int, int] = {}
-        #: Freed blocks kept for reuse, by requested size (see SPARE_MAX_SIZE).
-        #: Only without debug checks: freed blocks go to quarantine then.
-        self.spare: Dict[int, List[int]] = {}
-        self.recycle = not self.checking
+        self.blocks: Dict[Address, int] = {}
         #: Blocks with a mapping of their own: address -> mapping length.
-        self.large: Dict[int, int] = {}
-        #: Whether the hot paths may call the C library themselves for this
-        #: heap's small blocks (malloc, realloc, free) and its mapped ones
-        #: (mremap, munmap): see GrowableHeap.
-        self.malloc_direct = False
-        self.remap_direct = False
-        self.compat_info = 0
+        self.large: Dict[Address, int] = {}
+        #: Freed blocks kept for reuse, by requested size (see SPARE_MAX_SIZE).
+        #: Not with debug checks: freed blocks go to quarantine then.
+        self.spare: Dict[int, List[Address]] = {}
         self.quarantine: Optional[Quarantine] = Quarantine() if debug.free else None
-        self._walk_cache: Optional[Tuple[List[Entry], Dict[Tuple[int, int], int]]] = None
+        #: HeapCompatibilityInformation: 0 standard, 2 low-fragmentation heap.
+        self.compat_info = 0
+        #: Once the LFH is on: allocations below this size do not wait for HeapLock.
+        self.lfh_below = 0
+        #: Allocations per size until the LFH switches itself on (None: it will not).
+        self.lfh_counts: Optional[Dict[int, int]] = None
+        #: Whether this kind has a low-fragmentation heap to switch on.
+        self.lfh_capable = False
+        # Bookkeeping that Python's memory running out could not record: slots
+        # of (table, key, value), made before any block moves, so that a moved
+        # block is always known (see keep_pending()).
+        self.pending = (PendingRecord(), PendingRecord())
+        self.pending_count = 0
+        self._walkers: Dict[WalkKey, Iterator[Entry]] = {}
 
-    # -- primitives each kind provides ------------------------------------
-    def alloc(self, size: int, zero: bool) -> int:
-        raise NotImplementedError
+    @property
+    def serialized(self) -> bool:
+        return not self.flags & HEAP_NO_SERIALIZE
 
-    def release(self, address: int, size: int) -> None:
-        """Give a block's memory back (the caller has dropped it from ``blocks``)."""
-        raise NotImplementedError
+    # -- primitives each kind provides ------------------------------------------
+    @abc.abstractmethod
+    def new_block(self, size: int) -> Address:
+        """Memory for a new block of ``size`` bytes (and its debug tail), or 0.
 
-    def resize_in_place(self, address: int, old: int, new: int) -> bool:
-        raise NotImplementedError
-
-    def resize(self, address: int, old: int, new: int) -> int:
-        """Resize where moving is allowed: in place when possible, else move (0 on failure)."""
-        if self.resize_in_place(address, old, new):
-            return address
-        return self.move(address, old, new)
-
-    def move(self, address: int, old: int, new: int) -> int:
-        """A new block of ``new`` bytes holding the old contents; the old one is released."""
-        raise NotImplementedError
-
-    def remap_large(self, address: int, length: int, new: int) -> int:
-        """Resize a block with a mapping of its own (only heaps that make them)."""
-        raise NotImplementedError
-
-    def entries(self) -> List[Entry]:
-        raise NotImplementedError
-
-    def largest_free(self) -> int:
-        raise NotImplementedError
-
-    def committed(self) -> int:
-        raise NotImplementedError
-
-    def reserved(self) -> int:
-        raise NotImplementedError
-
-    def destroy(self) -> None:
-        raise NotImplementedError
-
-    # -- shared behaviour --------------------------------------------------
-    def keep_spare(self, address: int, size: int) -> bool:
-        """Keep a freed block for the next allocation of its size; whether it was kept."""
-        if size > SPARE_MAX_SIZE or not self.recycle:
-            return False
-        spare = self.spare.get(size)
-        if spare is None:
-            spare = self.spare[size] = []
-        if len(spare) >= SPARE_PER_SIZE:
-            return False
-        spare.append(address)
-        return True
-
-    def guards(self, flags: int) -> Tuple[Any, Any]:
-        """``(gate, lock)`` for a call with ``flags``: ``with gate, lock:`` (no-ops for HEAP_NO_SERIALIZE)."""
-        if flags & HEAP_NO_SERIALIZE:
-            return _NO_LOCK, _NO_LOCK
-        return self.gate, self.lock
-
-    def stop_serving(self) -> None:
-        """Before HeapDestroy takes the heap apart: no hot path may use it again.
-
-        A hot path that found the heap before it left the registry may get the
-        token after HeapDestroy; it then finds nothing to hand out (the spare
-        lists and live blocks are emptied by ``destroy``) and nothing to call,
-        and the full path answers ERROR_INVALID_HANDLE.
+        A block of ``large_from`` bytes or more is a fresh mapping that reads 0.
         """
-        self.recycle = self.malloc_direct = self.remap_direct = False
+
+    @abc.abstractmethod
+    def release(self, address: Address, size: int) -> None:
+        """Give a block's memory back (it is no longer in ``blocks``)."""
+
+    @abc.abstractmethod
+    def resize_in_place(self, address: Address, old: int, new: int) -> bool:
+        """Make a block (not a mapped one) hold ``new`` bytes without moving it; whether that was possible."""
+
+    @abc.abstractmethod
+    def move(self, address: Address, old: int, new: int) -> Address:
+        """A block of ``new`` bytes holding the old contents, the old one released; 0 if none."""
+
+    @abc.abstractmethod
+    def entries(self) -> Iterator[Entry]:
+        """The heap's walk, in order, from its first entry."""
+
+    @abc.abstractmethod
+    def largest_free(self) -> int:
+        """HeapCompact's answer (spare blocks go back first)."""
+
+    @abc.abstractmethod
+    def committed(self) -> int: ...
+
+    @abc.abstractmethod
+    def reserved(self) -> int: ...
+
+    @abc.abstractmethod
+    def release_all(self) -> None:
+        """Give back every block and the heap's own memory (HeapDestroy)."""
+
+    def clear_mapped(self, address: Address, old: int, new: int, length: int) -> None:
+        """Make bytes ``old..new`` of a mapped block, just grown, read 0.
+
+        ``length`` is its mapping's length before the growth (0 if it was no
+        mapped block then). A kind that knows which of them already do may skip those.
+        """
+        _memset(address + old, 0, new - old)
+
+    def resize_mapped(self, address: Address, length: int, new: int, may_move: bool) -> Address:
+        """Resize a block with a mapping of its own (of ``length`` bytes); its address after, or 0.
+
+        Only kinds that make such blocks (``large``) are asked. Without
+        ``may_move`` only in place; 0 also where the system cannot resize
+        mappings (the caller then moves the block by copying).
+        """
+        return 0
+
+    # -- the templates ------------------------------------------------------------
+    def alloc(self, size: int, flags: int) -> int:
+        """HeapAlloc: the new block's address, or a :data:`Failure`."""
+        spare = self.spare.get(size)
+        if spare:
+            # (Spare lists hold small blocks only, and a destroyed heap has none.)
+            address = spare.pop()
+        else:
+            if size > MAX_REQUEST or not self.alive:
+                return NO_MEMORY if self.alive else INVALID_HANDLE
+            address = self.new_block(size)
+            if not address:
+                return NO_MEMORY
+        try:
+            self.blocks[address] = size
+        except MemoryError:  # Python's own memory ran out: the block goes back.
+            self.release(address, size)
+            return NO_MEMORY
+        if (flags & HEAP_ZERO_MEMORY or self.checking) and size < self.large_from:
+            # (A mapped block reads 0 and gets no debug fills.)
+            if flags & HEAP_ZERO_MEMORY:
+                _memset(address, 0, size)
+            else:
+                self.debug.fill_new(address, 0, size)
+            if self.tail_size:
+                self.debug.write_tail(address, size)
+        counts = self.lfh_counts
+        if counts is not None and size < LFH_MAX_SIZE:
+            seen = counts.get(size, 0) + 1
+            if seen >= LFH_ACTIVATION:
+                self.enable_lfh()
+            else:
+                try:
+                    counts[size] = seen
+                except MemoryError:
+                    pass  # Only the count is lost.
+        return address
+
+    def free(self, address: Address) -> int:
+        """HeapFree: 0, or a :data:`Failure`.
+
+        A small block goes to the spare list of its size (while that has room),
+        for the next allocation of the same size; anything else goes back to
+        the kind (``release``).
+        """
+        blocks = self.blocks
+        size = blocks.get(address)
+        if size is None:
+            size = self.find_pending(address)
+            if size is None:
+                return INVALID_PARAMETER
+            if address not in blocks:  # Still known to its pending slot only.
+                self.drop_pending(address)
+                self.release(address, size)
+                return 0
+        if self.checking:
+            if not self.block_intact(address, size):
+                # The debug heap refuses to free a block whose tail was overrun.
+                return INVALID_PARAMETER
+        elif size <= SPARE_MAX_SIZE and not (self.large and address in self.large):
+            # Kept for the next allocation of its size (not with debug checks:
+            # freed blocks go to quarantine then; never a mapped block).
+            spare = self.spare.get(size)
+            if spare is None or len(spare) < SPARE_PER_SIZE:
+                try:
+                    if spare is None:
+                        spare = self.spare[size] = []
+                    spare.append(address)
+                except MemoryError:
+                    pass  # Not kept, then: given back below.
+                else:
+                    del blocks[address]
+                    return 0
+        del blocks[address]
+        self.release(address, size)
+        return 0
+
+    def size_of(self, address: Address) -> Optional[int]:
+        """HeapSize: the block's requested size, or None for no block of this heap."""
+        size = self.blocks.get(address)
+        return size if size is not None else self.find_pending(address)
+
+    def realloc(self, address: Address, size: int, flags: int) -> int:
+        """HeapReAlloc: the block's address afterwards, or a :data:`Failure` (block untouched).
+
+        Shrinking keeps the pointer. Growing tries the block's own room first
+        (for a block with a mapping of its own: the mapping, resized in one
+        step that may also move it), then, unless HEAP_REALLOC_IN_PLACE_ONLY,
+        moves it (the kind decides how: ``realloc``, or allocate and copy).
+        """
+        if self.pending_count and not self.adopt_pending():
+            # No move may start unless its bookkeeping has a slot to fall back on.
+            return INVALID_PARAMETER if self.find_pending(address) is None else NO_MEMORY
+        old = self.blocks.get(address)
+        if old is None:
+            return INVALID_PARAMETER
+        if size > MAX_REQUEST:
+            return NO_MEMORY
+        if self.checking and not self.block_intact(address, old):
+            return INVALID_PARAMETER  # As HeapFree: an overrun block is kept for inspection.
+        in_place_only = flags & HEAP_REALLOC_IN_PLACE_ONLY
+        mapped = self.large.get(address, 0) if self.large else 0
+        if mapped:
+            # One step for a mapped block: the system resizes the mapping in
+            # place when it can and, where allowed, moves its pages (no copy).
+            moved = self.resize_mapped(address, mapped, size, not in_place_only)
+        else:
+            moved = address if self.resize_in_place(address, old, size) else 0
+        if not moved:
+            if in_place_only:
+                return NO_MEMORY
+            moved = self.move(address, old, size)
+            if not moved:
+                return NO_MEMORY
+        blocks = self.blocks
+        if moved == address:
+            blocks[address] = size  # An existing key: no memory needed.
+        else:
+            del blocks[address]
+            try:
+                blocks[moved] = size
+            except MemoryError:
+                self.keep_pending(blocks, moved, size)
+        if size > old:
+            # Bytes past the old requested size are new to the caller even if
+            # they sat in the old block's room (after a shrink, say): zero
+            # them, or fill them for the debug checks.
+            if moved not in self.large:
+                if flags & HEAP_ZERO_MEMORY:
+                    _memset(moved + old, 0, size - old)
+                elif self.checking:
+                    self.debug.fill_new(moved, old, size)
+            elif flags & HEAP_ZERO_MEMORY:
+                self.clear_mapped(moved, old, size, mapped)
+        if self.tail_size and moved not in self.large:
+            self.debug.write_tail(moved, size)
+        return moved
+
+    def valid(self) -> bool:
+        """Whole-heap HeapValidate: every debug fill intact."""
+        if self.tail_size:
+            blocks = self.blocks
+            # Over a copy of the addresses: a finaliser or signal handler may
+            # allocate or free on this heap while the loop runs.
+            for address in list(blocks):
+                size = blocks.get(address)
+                if size is not None and not self.block_intact(address, size):
+                    return False
+        quarantine = self.quarantine
+        return quarantine is None or quarantine.intact()
+
+    def block_intact(self, address: Address, size: int) -> bool:
+        return address in self.large or self.debug.tail_intact(address, size)
 
     def allocated(self) -> int:
         """Bytes in live blocks: summed when asked, so no call pays to keep a total."""
+        self.adopt_pending()
         return sum(self.blocks.values())
 
-    def new_contents(self, address: int, start: int, end: int, zero: bool) -> None:
-        """Initialise bytes ``start..end`` of a block that were not the caller's before."""
-        if end > start:
-            if zero:
-                _memset(address + start, 0, end - start)
-            elif self.debug.free:
-                self.debug.fill_new(address + start, end - start)
+    def walk_next(self, lp_data: Address, w_flags: int) -> Optional[Entry]:
+        """The entry after the one the caller holds (the first for lpData NULL).
 
-    def walk_next(self, lp_data: int, w_flags: int) -> Optional[Entry]:
-        """The entry after the one the caller holds (the first for lpData NULL)."""
-        cache = self._walk_cache
-        if cache is None:
-            entries = self.entries()
-            index = {(e[0], e[4] & 0x7): i for i, e in enumerate(entries)}
-            cache = self._walk_cache = (entries, index)
-        entries, index = cache
-        if not lp_data:
-            return entries[0] if entries else None
-        position = index.get((lp_data, w_flags & 0x7))
-        if position is None or position + 1 >= len(entries):
+        A walker that continues where it stopped resumes its cursor (flat cost
+        per entry, no copy of the heap's entries); any other position is found
+        from the start. The cursor is taken out while it runs: a nested walk
+        (a finaliser's) makes its own.
+        """
+        key = (lp_data, w_flags & 0x7)
+        walker = self._walkers.pop(key, None) if lp_data else None
+        if walker is None:
+            self.adopt_pending()
+            walker = self.entries()
+            if lp_data:
+                for entry in walker:
+                    if (entry[0], entry[4] & 0x7) == key:
+                        break
+                else:
+                    return None
+        found = next(walker, None)
+        if found is not None:
+            walkers = self._walkers
+            if len(walkers) >= _WALKERS:
+                walkers.clear()
+            try:
+                walkers[(found[0], found[4] & 0x7)] = walker
+            except MemoryError:
+                pass  # The next step finds its place from the start.
+        return found
+
+    def destroy(self) -> None:
+        """HeapDestroy's part: every block and the heap's memory go back."""
+        self.alive = False
+        self.adopt_pending()
+        self._walkers.clear()
+        for record in self.pending:  # Unrecordable even now: give them back all the same.
+            if record.table is not None:
+                record.table[record.key] = record.value
+        self.release_all()
+
+    # -- shared mechanics ----------------------------------------------------------
+    def enable_lfh(self) -> None:
+        """Switch the low-fragmentation heap on (it cannot be switched off)."""
+        self.compat_info = 2
+        self.lfh_counts = None
+        if self.lfh_capable:
+            self.lfh_below = LFH_MAX_SIZE
+
+    def keep_pending(self, table: Dict[Address, int], key: Address, value: int) -> None:
+        """Hold ``table[key] = value`` in a pending slot: Python's memory ran out.
+
+        For bookkeeping after a block moved: the old entry is gone, so this one
+        must not be. :meth:`realloc` starts no move without both slots free,
+        and the slots exist from the start: filling one needs no memory.
+        """
+        first, second = self.pending
+        record = first if first.table is None else second
+        record.key = key
+        record.value = value
+        record.table = table
+        self.pending_count += 1
+
+    def adopt_pending(self) -> bool:
+        """Move pending bookkeeping into its tables; whether none is left."""
+        for record in self.pending:
+            if record.table is not None:
+                try:
+                    record.table[record.key] = record.value
+                except MemoryError:
+                    continue
+                record.table = None
+                self.pending_count -= 1
+        return not self.pending_count
+
+    def find_pending(self, address: Address) -> Optional[int]:
+        """The size of a block only a pending slot knows (None: no such block)."""
+        if not self.pending_count:
             return None
-        return entries[position + 1]
+        if self.adopt_pending():  # Memory again: the block is in its table now.
+            return self.blocks.get(address)
+        for record in self.pending:
+            if record.table is self.blocks and record.key == address:
+                return record.value
+        return None
 
-    def valid(self) -> bool:
-        """Whole-heap validation: debug fills intact."""
-        debug = self.debug
-        if debug.tail:
-            for address, size in self.blocks.items():
-                if not self.block_intact(address, size):
-                    return False
-        if self.quarantine is not None and not self.quarantine.intact():
-            return False
-        return True
-
-    def block_intact(self, address: int, size: int) -> bool:
-        return self.debug.tail_intact(address, size)
-
-    def write_tail(self, address: int, size: int) -> None:
-        self.debug.write_tail(address, size)
+    def drop_pending(self, address: Address) -> None:
+        """Forget a block only a pending slot knows (it is being freed)."""
+        for record in self.pending:
+            if record.table is self.blocks and record.key == address:
+                record.table = None
+                self.pending_count -= 1

@@ -1,146 +1,146 @@
-"""The C library calls the emulation makes, behind one seam.
+"""The native seam: every call the emulation makes into the system's memory.
 
-Every native call goes through a :class:`Native` instance, so a test can hand
-the backend one whose calls fail on demand, or one that pretends ``mremap`` or
-``malloc_usable_size`` are missing (the macOS and BSD situation).
+Two families of calls, and nothing else:
+
+* the C allocator (``malloc``, ``realloc``, ``free`` and a usable-size query),
+  which serves a growable heap's small blocks;
+* page mappings (map, unmap, trim, remap), which hold heap regions, fixed-size
+  heaps and large blocks.
+
+:class:`NativeMemory` states the contract; one module per system implements it
+(``_posix.py``: the C library and ``mmap``). A system is added as one more
+module with one more subclass, picked in :func:`system_memory`. Fault
+injection in the tests is a subclass too.
+
+Every call reports failure by returning 0 (or False) and leaves things as they
+were; none raises for a refusal of the system.
 """
 
 from __future__ import annotations
 
-import ctypes
-import mmap as _mmap
-import sys
-from typing import Any, Callable, List, Optional
+import abc
+from typing import List, Optional, Tuple, Type
 
-_c_void_p, _c_size_t, _c_int = ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int
-_MAP_FAILED = (1 << (8 * ctypes.sizeof(_c_void_p))) - 1
+from ..._constants import MEMORY_ALLOCATION_ALIGNMENT
 
-PROT_READ = getattr(_mmap, "PROT_READ", 1)
-PROT_WRITE = getattr(_mmap, "PROT_WRITE", 2)
-PROT_EXEC = getattr(_mmap, "PROT_EXEC", 4)
-_MAP_PRIVATE = getattr(_mmap, "MAP_PRIVATE", 2)
-_MAP_ANONYMOUS = getattr(_mmap, "MAP_ANONYMOUS", getattr(_mmap, "MAP_ANON", 0x20))
-_MREMAP_MAYMOVE = 1
-PAGE_SIZE = getattr(_mmap, "PAGESIZE", 4096)
+#: A memory address as the emulation handles it: a plain int, 0 for NULL.
+Address = int
 
 
-def load_libc() -> Any:
-    """The process's C library, or raise ``OSError`` when there is none."""
-    # CDLL(None) is the running process's global namespace on POSIX; Windows
-    # rejects it, which is the capability probe telling us there is no libc.
-    try:
-        libc = ctypes.CDLL(None)
-    except (OSError, TypeError) as exc:
-        raise OSError(f"no C library in the process namespace ({exc})") from None
-    for symbol in ("malloc", "realloc", "free", "mmap", "munmap"):
-        if not hasattr(libc, symbol):
-            raise OSError(f"the C library lacks {symbol}()")
-    return libc
+class NativeMemory(abc.ABC):
+    """The allocator and mapping calls of one system.
 
-
-def _bind(libc: Any, name: str, restype: Any, argtypes: List[Any]) -> Optional[Callable[..., Any]]:
-    func: Any = getattr(libc, name, None)
-    if func is None:
-        return None
-    # A private function object: setting argtypes on the shared one would
-    # change it for every other user of CDLL(None).
-    bound: Any = type(func)((name, libc))
-    bound.restype = restype
-    bound.argtypes = argtypes
-    result: Callable[..., Any] = bound
-    return result
-
-
-class Native:
-    """Bound C library functions.
-
-    ``use_mremap`` / ``use_usable_size`` set to False force the fallbacks used
-    where the system lacks ``mremap`` or a usable-size query.
+    Subclasses take the keyword arguments ``use_remap`` and
+    ``use_usable_size`` (see :func:`system_memory`) and set :attr:`page_size`,
+    :attr:`can_remap` and :attr:`usable_size_name` in ``__init__``, which
+    raises ``OSError`` when the calls cannot be bound.
     """
 
-    def __init__(self, *, use_mremap: bool = True, use_usable_size: bool = True) -> None:
-        libc = load_libc()
+    #: What :meth:`map` hands out in whole multiples of.
+    page_size: int = 4096
+    #: Whether :meth:`remap` can resize a mapping (``mremap``); if not, it
+    #: always returns 0 and a large block grows by copying.
+    can_remap: bool = False
+    #: The name of the C function behind :meth:`usable_size`, or None when the
+    #: allocator cannot tell a block's capacity (then the emulation records it).
+    usable_size_name: Optional[str] = None
 
-        def required(name: str, restype: Any, argtypes: List[Any], lib: Any = libc) -> Callable[..., Any]:
-            func = _bind(lib, name, restype, argtypes)
-            assert func is not None  # load_libc() checked these
-            return func
-
-        # The allocator calls are short and never wait on Python: bound through
-        # PyDLL they keep the GIL, which saves its release and re-acquisition
-        # (a fifth of a call's cost). The mapping calls may take long; they let go.
-        quick = ctypes.PyDLL(None)
-        self.malloc = required("malloc", _c_void_p, [_c_size_t], quick)
-        self.realloc = required("realloc", _c_void_p, [_c_void_p, _c_size_t], quick)
-        self.free = required("free", None, [_c_void_p], quick)
-        self._mmap = required("mmap", _c_void_p, [_c_void_p, _c_size_t, _c_int, _c_int, _c_int, ctypes.c_long])
-        self._munmap = required("munmap", _c_int, [_c_void_p, _c_size_t])
-        # Linux's signature and MREMAP_MAYMOVE value; NetBSD has an mremap
-        # with five arguments, which this binding would call wrongly.
-        linux = sys.platform.startswith("linux")
-        mremap = _bind(libc, "mremap", _c_void_p, [_c_void_p, _c_size_t, _c_size_t, _c_int]) if linux else None
-        self._mremap = mremap if use_mremap else None
-        usable = None
-        if use_usable_size:
-            # glibc and the BSDs spell it malloc_usable_size, macOS malloc_size.
-            for name in ("malloc_usable_size", "malloc_size"):
-                usable = _bind(quick, name, _c_size_t, [_c_void_p])
-                if usable is not None:
-                    self.usable_size_name: Optional[str] = name
-                    break
-        if usable is None:
-            self.usable_size_name = None
-        #: The C query itself (None without one), for the hot paths.
-        self.usable_query = usable
-        self.page_size = PAGE_SIZE
+    @classmethod
+    @abc.abstractmethod
+    def probe(cls) -> Tuple[bool, str]:
+        """Whether this system's calls can be bound here, and why (not)."""
 
     @property
-    def has_mremap(self) -> bool:
-        return self._mremap is not None
+    def knows_usable_size(self) -> bool:
+        return self.usable_size_name is not None
 
-    @property
-    def has_usable_size(self) -> bool:
-        return self.usable_query is not None
+    # -- the C allocator -------------------------------------------------------
+    @abc.abstractmethod
+    def malloc(self, size: int) -> Address:
+        """A block of at least ``size`` bytes (``size`` may be 0), or 0.
 
-    def usable_size(self, address: int, requested: int) -> int:
-        """How many bytes the block at ``address`` can really hold."""
-        if self.usable_query is None:
-            return requested  # Unknown: only what was asked for is ours.
-        return int(self.usable_query(address))
+        Aligned to at least ``MEMORY_ALLOCATION_ALIGNMENT``, whatever the
+        allocator itself promises for small sizes.
+        """
 
-    def map(self, length: int, executable: bool = False) -> int:
-        """Fresh zeroed anonymous pages, or 0."""
-        prot = PROT_READ | PROT_WRITE | (PROT_EXEC if executable else 0)
-        address = self._mmap(None, length, prot, _MAP_PRIVATE | _MAP_ANONYMOUS, -1, 0)
-        if not address or address == _MAP_FAILED:
-            return 0
-        return int(address)
+    @abc.abstractmethod
+    def realloc(self, address: Address, size: int) -> Address:
+        """The block resized to ``size`` bytes, moved if need be, aligned as :meth:`malloc`'s.
 
-    def unmap(self, address: int, length: int) -> bool:
-        return bool(self._munmap(address, length) == 0)
+        0 on failure, and then the block is untouched and still allocated.
+        """
 
-    def remap(self, address: int, old_length: int, new_length: int, may_move: bool) -> int:
-        """Resize a mapping (0 on failure or when the system cannot)."""
-        if self._mremap is None:
-            return 0
-        result = self._mremap(address, old_length, new_length, _MREMAP_MAYMOVE if may_move else 0)
-        if not result or result == _MAP_FAILED:
-            return 0
-        return int(result)
+    @abc.abstractmethod
+    def free(self, address: Address) -> None:
+        """Give back a block :meth:`malloc` or :meth:`realloc` returned."""
 
-    def map_aligned(self, length: int, alignment: int, executable: bool = False) -> int:
-        """Pages of ``length`` bytes starting at a multiple of ``alignment``, or 0."""
-        span = self.map(length + alignment, executable)
-        if not span:
-            return 0
-        start = (span + alignment - 1) & ~(alignment - 1)
-        end = span + length + alignment
-        # Trimming splits the mapping, which the kernel may refuse (ENOMEM at
-        # its mapping-count limit): then give back all of it, leaking nothing.
-        if start > span and not self.unmap(span, start - span):
-            self.unmap(span, end - span)
-            return 0
-        if end > start + length and not self.unmap(start + length, end - start - length):
-            self.unmap(start, end - start)
-            return 0
-        return start
+    @abc.abstractmethod
+    def usable_size(self, address: Address) -> int:
+        """How many bytes the block can hold (only called when :attr:`knows_usable_size`)."""
+
+    # -- page mappings -------------------------------------------------------
+    @abc.abstractmethod
+    def map(self, length: int, executable: bool = False) -> Address:
+        """Fresh zeroed read-write (and executable if asked) pages, or 0."""
+
+    @abc.abstractmethod
+    def map_aligned(self, length: int, alignment: int, executable: bool = False) -> Address:
+        """Like :meth:`map`, starting at a multiple of ``alignment`` (a power of two)."""
+
+    @abc.abstractmethod
+    def unmap(self, address: Address, length: int) -> bool:
+        """Give back a whole mapping made by :meth:`map`, :meth:`map_aligned` or :meth:`remap`."""
+
+    @abc.abstractmethod
+    def trim(self, address: Address, length: int, new_length: int) -> bool:
+        """Give back the pages of a mapping past ``new_length`` (page multiples); False if refused.
+
+        The mapping keeps its start; afterwards it is ``new_length`` bytes long
+        for :meth:`unmap` and :meth:`remap`.
+        """
+
+    @abc.abstractmethod
+    def remap(self, address: Address, length: int, new_length: int, may_move: bool) -> Address:
+        """The mapping resized to ``new_length`` bytes, its contents kept; 0 if not possible.
+
+        Without ``may_move`` only in place. Pages added read zero. Where the
+        system cannot resize mappings (:attr:`can_remap` False) always 0.
+        """
+
+
+def aligned(address: Address) -> bool:
+    """Whether ``address`` meets Windows' alignment for heap blocks."""
+    return not address & (MEMORY_ALLOCATION_ALIGNMENT - 1)
+
+
+def system_memory(*, use_remap: bool = True, use_usable_size: bool = True) -> NativeMemory:
+    """This system's :class:`NativeMemory`.
+
+    ``use_remap`` / ``use_usable_size`` set to False force the fallbacks that
+    systems without ``mremap`` or a usable-size query take.
+    """
+    reasons = []
+    for cls in implementations():
+        ok, why = cls.probe()
+        if ok:
+            return cls(use_remap=use_remap, use_usable_size=use_usable_size)  # type: ignore[call-arg]
+        reasons.append(why)
+    raise OSError("; ".join(reasons))
+
+
+def implementations() -> List[Type[NativeMemory]]:
+    """Every system's implementation, in the order they are tried."""
+    from ._posix import PosixMemory
+
+    return [PosixMemory]
+
+
+def probe() -> Tuple[bool, str]:
+    """Whether some :class:`NativeMemory` works here, and which (or why none does)."""
+    reasons = []
+    for cls in implementations():
+        ok, why = cls.probe()
+        if ok:
+            return True, why
+        reasons.append(why)
+    return False, "; ".join(reasons)
