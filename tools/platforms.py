@@ -164,7 +164,7 @@ def codename() -> str:
         text = Path("/etc/os-release").read_text()
     except OSError:
         return SUITE
-    found = re.search(r"^VERSION_CODENAME=\"?([a-z]+)", text, re.M)
+    found = re.search(r"^VERSION_CODENAME=\"?([a-z]+)", text, re.MULTILINE)
     return found.group(1) if found else SUITE
 
 
@@ -229,9 +229,7 @@ def debian_sources() -> list[AptSource]:
             entries = list(_one_line_sources(text))
         else:
             continue
-        for entry in entries:
-            if any(suite == release or suite.startswith(release + "-") for suite in entry.suites):
-                found.append(entry)
+        found.extend(e for e in entries if any(s == release or s.startswith(release + "-") for s in e.suites))
     if not found:
         raise SystemExit(f"platforms: no apt source for Debian {release} in /etc/apt: cannot find a Debian mirror")
     return found

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import ctypes
-from typing import Any, Iterator, Tuple
+from typing import Any, Tuple
 
 import pytest
 
@@ -47,8 +47,8 @@ def _query(address: int) -> Tuple[int, int, int, int]:
 
 
 @pytest.fixture
-def memory() -> Iterator[WindowsMemory]:
-    yield WindowsMemory()
+def memory() -> WindowsMemory:
+    return WindowsMemory()
 
 
 def test_malloc_aligns_and_msize_is_the_size(memory: WindowsMemory) -> None:
