@@ -204,19 +204,20 @@ class EmulatedHeap(abc.ABC):
             address = self.new_block(size)
             if not address:
                 return NO_MEMORY
-        try:
-            self.blocks[address] = size
-        except MemoryError:  # Python's own memory ran out: the block goes back.
-            self.release(address, size)
-            return NO_MEMORY
         if (flags & HEAP_ZERO_MEMORY or self.checking) and size < self.large_from:
-            # (A mapped block reads 0 and gets no debug fills.)
+            # (A mapped block reads 0 and gets no debug fills.) Before the
+            # record: a block recorded is a block whose tail is in place.
             if flags & HEAP_ZERO_MEMORY:
                 _memset(address, 0, size)
             else:
                 self.debug.fill_new(address, 0, size)
             if self.tail_size:
                 self.debug.write_tail(address, size)
+        try:
+            self.blocks[address] = size
+        except MemoryError:  # Python's own memory ran out: the block goes back.
+            self.release(address, size)
+            return NO_MEMORY
         counts = self.lfh_counts
         if counts is not None and size < LFH_MAX_SIZE:
             seen = counts.get(size, 0) + 1
