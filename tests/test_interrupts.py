@@ -105,7 +105,8 @@ class InterruptingMemory(FaultyMemory):
         return self._around("trim", lambda: super(InterruptingMemory, self).trim(address, length, new_length))
 
     def remap(self, address: Address, length: int, new_length: int, may_move: bool) -> Address:
-        return self._around("remap", lambda: super(InterruptingMemory, self).remap(address, length, new_length, may_move))
+        real = super().remap
+        return self._around("remap", lambda: real(address, length, new_length, may_move))
 
 
 def _workload(k32: EmulatedBackend, heap: int) -> None:
