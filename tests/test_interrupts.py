@@ -225,12 +225,15 @@ def test_interrupt_at_each_native_call_leaves_the_heap_usable(kind: str) -> None
 
 
 STORM_SCRIPT = r"""
-import signal, sys, time
+import ctypes, random, signal, sys, time
+from compatheap import HEAP_REALLOC_IN_PLACE_ONLY, HEAP_ZERO_MEMORY, PROCESS_HEAP_ENTRY, PROCESS_HEAP_ENTRY_BUSY
 from compatheap.backends.emulated import EmulatedBackend
 from compatheap.backends.emulated._heap import LARGE_THRESHOLD
 
-maximum, seconds = int(sys.argv[1]), float(sys.argv[2])
-k32 = EmulatedBackend(debug=sys.argv[3:])
+maximum, seconds, seed, variant = int(sys.argv[1]), float(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
+k32 = EmulatedBackend(debug=sys.argv[5:])
+if variant != "plain":
+    k32 = k32.variant(variant)
 heap = k32.HeapCreate(0, 0, maximum)
 assert heap
 
@@ -248,10 +251,21 @@ def handler(signum, frame):
         raise Interrupt
 
 
+def busy_blocks():
+    entry = PROCESS_HEAP_ENTRY()
+    found = []
+    while k32.HeapWalk(heap, ctypes.byref(entry)):
+        if entry.wFlags & PROCESS_HEAP_ENTRY_BUSY:
+            found.append((entry.lpData, entry.cbData))
+    return found
+
+
+rng = random.Random(seed)
 held = {}
-sizes = [16, 24, 40, 64, 100, 200, 256, 300, 1000, 5000]
+sizes = [1, 16, 24, 40, 64, 100, 200, 256, 300, 1000, 5000, 20000]
 if not maximum:
-    sizes.append(LARGE_THRESHOLD + 1000)
+    sizes += [LARGE_THRESHOLD + 1000, 3 * LARGE_THRESHOLD]
+realloc_flags = (0, HEAP_ZERO_MEMORY, HEAP_REALLOC_IN_PLACE_ONLY)
 raised = rounds = 0
 signal.signal(signal.SIGALRM, handler)
 signal.setitimer(signal.ITIMER_REAL, 50e-6, 50e-6)
@@ -260,46 +274,67 @@ while time.monotonic() < deadline:
     try:
         armed[0] = True
         rounds += 1
-        slot = rounds % 64
+        slot = rng.randrange(64)
+        step = rng.randrange(20)
         block = held.pop(slot, None)
-        size = sizes[rounds % len(sizes)]
         if block is None:
-            block = k32.HeapAlloc(heap, 0, size)
-        elif rounds % 3:
-            block = k32.HeapReAlloc(heap, 0, block, sizes[(rounds * 7) % len(sizes)]) or block
-        else:
+            block = k32.HeapAlloc(heap, rng.choice((0, HEAP_ZERO_MEMORY)), rng.choice(sizes))
+        elif step < 12:
+            block = k32.HeapReAlloc(heap, rng.choice(realloc_flags), block, rng.choice(sizes)) or block
+        elif step < 19:
             k32.HeapFree(heap, 0, block)
             block = None
+        else:
+            k32.HeapCompact(heap, 0)
+            busy_blocks()
         if block:
             held[slot] = block
-        if not rounds % 5000:
-            k32.HeapCompact(heap, 0)
         armed[0] = False
     except Interrupt:
         raised += 1
 signal.setitimer(signal.ITIMER_REAL, 0, 0)
 signal.signal(signal.SIGALRM, signal.SIG_IGN)
 assert k32.HeapValidate(heap, 0, None)
-for block in held.values():
-    k32.HeapSize(heap, 0, block)
+# No block recorded twice, none handed out twice: the walk's blocks and new
+# ones overlap nowhere, and all of them can be written.
+busy = busy_blocks()
+for size in sizes * 2:
+    block = k32.HeapAlloc(heap, 0, size)
+    if block:
+        busy.append((block, size))
+busy.sort()
+for (start, size), (following, _) in zip(busy, busy[1:]):
+    assert start + size <= following, (hex(start), size, hex(following))
+for start, size in busy:
+    ctypes.memset(start, 0x5A, size)
 assert k32.HeapDestroy(heap)
 print(rounds, raised)
 assert raised > 100, (rounds, raised)
 """
 
+#: (HeapCreate's maximum size, backend variant, debug checks) of each storm.
+STORMS = {
+    "growable": (0, "plain", ()),
+    "growable-fallback": (0, "emulated-fallback", ()),
+    "growable-debug": (0, "plain", ("tail", "free")),
+    "fixed": (1 << 22, "plain", ()),
+    "fixed-debug": (1 << 22, "plain", ("tail", "free")),
+}
+
 
 @pytest.mark.skipif(not HAS_SETITIMER, reason="no signal.setitimer here")
-@pytest.mark.parametrize("debug", [(), ("tail", "free")], ids=["plain", "debug"])
-@pytest.mark.parametrize("maximum", [0, 1 << 22], ids=["growable", "fixed"])
-def test_win32_calls_survive_a_storm_of_raising_signal_handlers(maximum: int, debug: Tuple[str, ...]) -> None:
-    """HeapAlloc/HeapReAlloc/HeapFree cut short every 50 us by a handler's exception,
-    several times over: validation and HeapDestroy never crash."""
-    for _ in range(3):
+@pytest.mark.parametrize("storm", sorted(STORMS))
+def test_win32_calls_survive_a_storm_of_raising_signal_handlers(storm: str) -> None:
+    """HeapAlloc/HeapReAlloc/HeapFree/HeapCompact/HeapWalk cut short every 50 us by a
+    handler's exception, twice over: the heap validates, holds no block twice, and
+    HeapDestroy does not crash."""
+    maximum, variant, debug = STORMS[storm]
+    for seed in range(2):
         result = subprocess.run(
-            [sys.executable, "-X", "faulthandler", "-c", STORM_SCRIPT, str(maximum), "1.5", *debug],
+            [sys.executable, "-X", "faulthandler", "-c", STORM_SCRIPT, str(maximum), "1.5", str(seed), variant, *debug],
             capture_output=True,
             text=True,
             env=child_env(),
             timeout=120,
         )
-        assert result.returncode == 0, result.stdout + result.stderr
+        assert result.returncode == 0, f"seed {seed}: {result.stdout}{result.stderr}"
