@@ -432,10 +432,11 @@ class EmulatedHeap(abc.ABC):
     # -- shared mechanics ----------------------------------------------------------
     def enable_lfh(self) -> None:
         """Switch the low-fragmentation heap on (it cannot be switched off)."""
-        self.compat_info = 2
-        self.lfh_counts = None
         if self.lfh_capable:
             self.lfh_below = LFH_MAX_SIZE
+        self.compat_info = 2
+        # Last: cut short before this, the next counted allocation switches it on again.
+        self.lfh_counts = None
 
     def keep_pending(self, table: Dict[Address, int], key: Address, value: int) -> None:
         """Hold ``table[key] = value`` in a pending slot: Python's memory ran out.
