@@ -372,8 +372,14 @@ class EmulatedBackend(HeapBackend):
             _wait_turn(heap)
             if not heap.alive:  # Destroyed while we waited.
                 return self._false(ERROR_INVALID_HANDLE)
-            heap.holder = _get_ident()
-            heap.holds += 1
+            me = _get_ident()
+            # The count before the holder: cut short in between, no hold exists
+            # (a count without a holder means nothing).
+            if heap.holder == me:
+                heap.holds += 1
+            else:
+                heap.holds = 1
+                heap.holder = me
         return 1
 
     def HeapUnlock(self, hHeap: HANDLE) -> int:
@@ -385,10 +391,15 @@ class EmulatedBackend(HeapBackend):
         with heap.lock:
             if heap.holder != _get_ident():  # Not locked by this thread.
                 return self._false(ERROR_INVALID_PARAMETER)
-            heap.holds -= 1
-            if not heap.holds:
-                heap.holder = None
+            if heap.holds > 1:
+                heap.holds -= 1
+            else:
+                # Waiters woken first: they look again only once this call
+                # lets the lock go, and an unlock cut short before the holder
+                # is cleared has not happened (the hold stays, whole).
                 heap.turn.notify_all()
+                heap.holder = None
+                heap.holds = 0
         return 1
 
     # -- inspection --------------------------------------------------------------------------

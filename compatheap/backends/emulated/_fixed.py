@@ -91,27 +91,37 @@ class FixedHeap(EmulatedHeap):
         return max((size + self._overhead) & ~_ALIGN_MASK, MIN_CHUNK)
 
     # -- free-chunk index ----------------------------------------------------------
+    # The three indexes are changed one step at a time, so an exception landing
+    # between two steps can leave a free chunk in some of them only. Each
+    # step keeps what they say true: ``free_at`` names only chunks that are
+    # free (it is set first and cleared first), a neighbour is merged only
+    # when ``free_at`` confirms it, and taking a chunk out tolerates the
+    # entries a cut-short step never made. At worst a free chunk is lost from
+    # reach (a leak), never handed out twice.
     def _add_free(self, start: int, length: int) -> None:
+        free_at = self.free_at
         end = start + length
-        following = self.free_at.get(end)
+        following = free_at.get(end)
         if following is not None:
             self._take_free(end, following)
             length += following
             end += following
         previous = self.free_end.get(start)
-        if previous is not None:
+        if previous is not None and free_at.get(previous) == start - previous:
             self._take_free(previous, start - previous)
             length += start - previous
             start = previous
-        self.free_at[start] = length
+        free_at[start] = length
         self.free_end[end] = start
         bisect.insort(self.by_size, (length, start))
 
     def _take_free(self, start: int, length: int) -> None:
-        del self.free_at[start]
-        del self.free_end[start + length]
-        index = bisect.bisect_left(self.by_size, (length, start))
-        del self.by_size[index]
+        self.free_at.pop(start, None)
+        self.free_end.pop(start + length, None)
+        by_size = self.by_size
+        index = bisect.bisect_left(by_size, (length, start))
+        if index < len(by_size) and by_size[index] == (length, start):
+            del by_size[index]
 
     def _use(self, start: int, length: int, need: int) -> Address:
         """Turn part of the free chunk ``start`` into a busy chunk of ``need``."""

@@ -148,51 +148,74 @@ class GrowableHeap(EmulatedHeap):
                 self.release(address, old)
             return moved
         need = new + self.tail_size
+        if not self.track_capacity:
+            return self.memory.realloc(address, need)
+        # The capacity record goes before the call that frees the block (a
+        # stale one would let a later block grow past its end) and is made
+        # only for memory that exists.
+        capacity = self.capacity
+        had = capacity.pop(address, 0)
         moved = self.memory.realloc(address, need)
-        if moved and self.track_capacity:
-            self.capacity.pop(address, None)
-            try:
-                self.capacity[moved] = need
-            except MemoryError:
-                pass  # Unknown capacity reads as none: the block moves on its next growth.
+        try:
+            if moved:
+                capacity[moved] = need
+            elif had:
+                capacity[address] = had
+        except MemoryError:
+            pass  # Unknown capacity reads as none: the block moves on its next growth.
         return moved
 
-    def resize_mapped(self, address: Address, length: int, new: int, may_move: bool) -> Address:
-        # Growing: one system call (mremap), which with MAYMOVE stays in place
-        # when it can and moves the pages, never copying them, when it cannot.
+    def resize_mapped(self, address: Address, length: int, old: int, new: int, may_move: bool) -> Address:
         start = address - LARGE_HEADER
+        large = self.large
         if new > length - LARGE_HEADER:
+            # Growing: one system call (mremap), which with MAYMOVE stays in
+            # place when it can and moves the pages, never copying them, when
+            # it cannot.
             granule = BIG_GRANULE if new >= BIG_FROM else self.page
             need = (new + LARGE_HEADER + granule - 1) & ~(granule - 1)  # (_pages(), inlined)
-            moved_start = self.memory.remap(start, length, need, may_move)
+            if not may_move:
+                if not self.memory.remap(start, length, need, False):
+                    return 0
+                large[address] = need  # Recorded short until here: at worst its new pages leak.
+                return address
+            # The pages may move: until the call has answered, the record says
+            # "a mapping of unknown length" (0), which destroy leaves alone
+            # (a leak at worst), never an address the pages may have left.
+            large[address] = 0  # An existing key: no memory needed.
+            moved_start = self.memory.remap(start, length, need, True)
             if not moved_start:
+                large[address] = length
                 return 0
             moved = moved_start + LARGE_HEADER
             if moved == address:
-                self.large[address] = need
-            else:
-                del self.large[address]
+                large[address] = need
+                return address
+            del large[address]
+            try:
+                large[moved] = need
+            except MemoryError:
+                self.keep_pending(large, moved, need)
+            written = self.written.pop(address, None)
+            if written is not None:
                 try:
-                    self.large[moved] = need
-                except MemoryError:
-                    self.keep_pending(self.large, moved, need)
-                written = self.written.pop(address, None)
-                if written is not None:
-                    try:
-                        self.written[moved] = written
-                    except MemoryError:  # Not recordable: clear what may be dirty now.
-                        old = self.blocks[address]
-                        _memset(moved + old, 0, max(0, min(written, length - LARGE_HEADER) - old))
+                    self.written[moved] = written
+                except MemoryError:  # Not recordable: clear what may be dirty now.
+                    _memset(moved + old, 0, max(0, min(written, length - LARGE_HEADER) - old))
             return moved
-        old = self.blocks[address]
         if new < old:
             # Down to whole pages: a shrunk block keeps no more than its last
             # page past its end. A refused trim still shrinks the block for
-            # the caller: the pages stay its own.
+            # the caller: the pages stay its own. The record shrinks first: at
+            # worst it names fewer pages than are mapped (a leak), never more.
             page = self.page
             need = (new + LARGE_HEADER + page - 1) & ~(page - 1)
-            if need < length and self.memory.trim(start, length, need):
-                self.large[address] = length = need
+            if need < length:
+                large[address] = need
+                if self.memory.trim(start, length, need):
+                    length = need
+                else:
+                    large[address] = length
             # Pages given back come back zero: only what is still mapped counts.
             room = length - LARGE_HEADER
             try:
@@ -275,7 +298,8 @@ class GrowableHeap(EmulatedHeap):
         blocks, self.blocks = self.blocks, {}
         self.written.clear()
         for address, length in large.items():
-            memory.unmap(address - LARGE_HEADER, length)
+            if length:  # (0: a mapping whose move was interrupted, left alone)
+                memory.unmap(address - LARGE_HEADER, length)
         # One tight loop of free calls: destroying a big heap costs what
         # freeing its blocks one by one in C would.
         free = memory.free

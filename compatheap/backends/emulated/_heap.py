@@ -182,8 +182,8 @@ class EmulatedHeap(abc.ABC):
         """
         _memset(address + old, 0, new - old)
 
-    def resize_mapped(self, address: Address, length: int, new: int, may_move: bool) -> Address:
-        """Resize a block with a mapping of its own (of ``length`` bytes); its address after, or 0.
+    def resize_mapped(self, address: Address, length: int, old: int, new: int, may_move: bool) -> Address:
+        """Resize a block of ``old`` bytes with a mapping of its own (of ``length`` bytes); its address after, or 0.
 
         Only kinds that make such blocks (``large``) are asked. Without
         ``may_move`` only in place; 0 also where the system cannot resize
@@ -204,19 +204,20 @@ class EmulatedHeap(abc.ABC):
             address = self.new_block(size)
             if not address:
                 return NO_MEMORY
-        try:
-            self.blocks[address] = size
-        except MemoryError:  # Python's own memory ran out: the block goes back.
-            self.release(address, size)
-            return NO_MEMORY
         if (flags & HEAP_ZERO_MEMORY or self.checking) and size < self.large_from:
-            # (A mapped block reads 0 and gets no debug fills.)
+            # (A mapped block reads 0 and gets no debug fills.) Before the
+            # record: a block recorded is a block whose tail is in place.
             if flags & HEAP_ZERO_MEMORY:
                 _memset(address, 0, size)
             else:
                 self.debug.fill_new(address, 0, size)
             if self.tail_size:
                 self.debug.write_tail(address, size)
+        try:
+            self.blocks[address] = size
+        except MemoryError:  # Python's own memory ran out: the block goes back.
+            self.release(address, size)
+            return NO_MEMORY
         counts = self.lfh_counts
         if counts is not None and size < LFH_MAX_SIZE:
             seen = counts.get(size, 0) + 1
@@ -234,18 +235,16 @@ class EmulatedHeap(abc.ABC):
 
         A small block goes to the spare list of its size (while that has room),
         for the next allocation of the same size; anything else goes back to
-        the kind (``release``).
+        the kind (``release``). The block leaves ``blocks`` before it goes
+        anywhere else: an exception between the two steps leaks it, never
+        leaves it recorded twice.
         """
+        if self.pending_count and not self.adopt_pending():
+            return self._free_short_of_memory(address)
         blocks = self.blocks
         size = blocks.get(address)
         if size is None:
-            size = self.find_pending(address)
-            if size is None:
-                return INVALID_PARAMETER
-            if address not in blocks:  # Still known to its pending slot only.
-                self.drop_pending(address)
-                self.release(address, size)
-                return 0
+            return INVALID_PARAMETER
         if self.checking:
             if not self.block_intact(address, size):
                 # The debug heap refuses to free a block whose tail was overrun.
@@ -255,16 +254,31 @@ class EmulatedHeap(abc.ABC):
             # freed blocks go to quarantine then; never a mapped block).
             spare = self.spare.get(size)
             if spare is None or len(spare) < SPARE_PER_SIZE:
+                del blocks[address]
                 try:
                     if spare is None:
                         spare = self.spare[size] = []
                     spare.append(address)
-                except MemoryError:
-                    pass  # Not kept, then: given back below.
-                else:
-                    del blocks[address]
-                    return 0
+                except MemoryError:  # Not kept, then: given back.
+                    self.release(address, size)
+                return 0
         del blocks[address]
+        self.release(address, size)
+        return 0
+
+    def _free_short_of_memory(self, address: Address) -> int:
+        """HeapFree while pending slots still hold bookkeeping Python's memory could not take."""
+        size = self.find_pending(address)
+        if size is None:
+            return INVALID_PARAMETER
+        if self.checking and not self.block_intact(address, size):
+            return INVALID_PARAMETER
+        for record in self.pending:
+            if record.table is self.large and record.key == address:
+                return NO_MEMORY  # Its mapping's length is known to a slot only: kept till memory returns.
+        # Out of every record (its slot, its table entry) before it is given back.
+        self.drop_pending(address)
+        self.blocks.pop(address, None)
         self.release(address, size)
         return 0
 
@@ -293,40 +307,65 @@ class EmulatedHeap(abc.ABC):
             return INVALID_PARAMETER  # As HeapFree: an overrun block is kept for inspection.
         in_place_only = flags & HEAP_REALLOC_IN_PLACE_ONLY
         mapped = self.large.get(address, 0) if self.large else 0
-        if mapped:
-            # One step for a mapped block: the system resizes the mapping in
-            # place when it can and, where allowed, moves its pages (no copy).
-            moved = self.resize_mapped(address, mapped, size, not in_place_only)
-        else:
-            moved = address if self.resize_in_place(address, old, size) else 0
-        if not moved:
-            if in_place_only:
-                return NO_MEMORY
-            moved = self.move(address, old, size)
-            if not moved:
-                return NO_MEMORY
         blocks = self.blocks
-        if moved == address:
+        # Every step below is ordered so that an exception landing between any
+        # two of them (a signal handler's) leaves the records true: at worst
+        # memory no record names leaks; never does a record name memory that
+        # was given back, or a block appear twice.
+        if size <= old:
+            # Shrinking: the record first, then the room goes back.
+            if self.tail_size and not mapped:
+                self.debug.write_tail(address, size)
+            blocks[address] = size  # An existing key: no memory needed.
+            if mapped:
+                self.resize_mapped(address, mapped, old, size, False)
+            else:
+                self.resize_in_place(address, old, size)
+            return address
+        if mapped:
+            grown = in_place_only and self.resize_mapped(address, mapped, old, size, False) == address
+        else:
+            grown = self.resize_in_place(address, old, size)
+        if grown:
+            moved = address
+            if self.tail_size and not mapped:
+                self.debug.write_tail(address, size)
             blocks[address] = size  # An existing key: no memory needed.
         else:
+            if in_place_only:
+                return NO_MEMORY
+            # Moving: the block leaves the records before the call that may
+            # give its memory back, and only memory that exists gets a record.
+            # Slots are free (checked above), so neither putting the old record
+            # back nor making the new one can fail for want of memory.
             del blocks[address]
+            # A mapped block: one step, the system resizes the mapping in place
+            # when it can and moves its pages (no copy) when it cannot.
+            moved = self.resize_mapped(address, mapped, old, size, True) if mapped else 0
+            if not moved:
+                moved = self.move(address, old, size)
+            if not moved:
+                try:
+                    blocks[address] = old
+                except MemoryError:
+                    self.keep_pending(blocks, address, old)
+                return NO_MEMORY
+            if self.tail_size and moved not in self.large:
+                self.debug.write_tail(moved, size)
             try:
                 blocks[moved] = size
             except MemoryError:
                 self.keep_pending(blocks, moved, size)
-        if size > old:
-            # Bytes past the old requested size are new to the caller even if
-            # they sat in the old block's room (after a shrink, say): zero
-            # them, or fill them for the debug checks.
-            if moved not in self.large:
-                if flags & HEAP_ZERO_MEMORY:
-                    _memset(moved + old, 0, size - old)
-                elif self.checking:
-                    self.debug.fill_new(moved, old, size)
-            elif flags & HEAP_ZERO_MEMORY:
-                self.clear_mapped(moved, old, size, mapped)
-        if self.tail_size and moved not in self.large:
-            self.debug.write_tail(moved, size)
+        # Bytes past the old requested size are new to the caller even if they
+        # sat in the old block's room (after a shrink, say): zero them, or fill
+        # them for the debug checks.
+        if moved not in self.large:
+            if flags & HEAP_ZERO_MEMORY:
+                _memset(moved + old, 0, size - old)
+            elif self.checking:
+                self.debug.fill_new(moved, old, size)
+        elif flags & HEAP_ZERO_MEMORY:
+            self.clear_mapped(moved, old, size, mapped)
         return moved
 
     def valid(self) -> bool:
@@ -393,10 +432,11 @@ class EmulatedHeap(abc.ABC):
     # -- shared mechanics ----------------------------------------------------------
     def enable_lfh(self) -> None:
         """Switch the low-fragmentation heap on (it cannot be switched off)."""
-        self.compat_info = 2
-        self.lfh_counts = None
         if self.lfh_capable:
             self.lfh_below = LFH_MAX_SIZE
+        self.compat_info = 2
+        # Last: cut short before this, the next counted allocation switches it on again.
+        self.lfh_counts = None
 
     def keep_pending(self, table: Dict[Address, int], key: Address, value: int) -> None:
         """Hold ``table[key] = value`` in a pending slot: Python's memory ran out.
@@ -404,24 +444,34 @@ class EmulatedHeap(abc.ABC):
         For bookkeeping after a block moved: the old entry is gone, so this one
         must not be. :meth:`realloc` starts no move without both slots free,
         and the slots exist from the start: filling one needs no memory.
+        ``pending_count`` never counts fewer slots than are filled (it goes up
+        before a slot fills and is recounted after one empties), so a check of
+        it alone cannot miss one, whatever interrupts these steps.
         """
         first, second = self.pending
         record = first if first.table is None else second
+        self.pending_count += 1
         record.key = key
         record.value = value
         record.table = table
-        self.pending_count += 1
+
+    def _count_pending(self) -> None:
+        first, second = self.pending
+        self.pending_count = (first.table is not None) + (second.table is not None)
 
     def adopt_pending(self) -> bool:
         """Move pending bookkeeping into its tables; whether none is left."""
         for record in self.pending:
-            if record.table is not None:
+            table = record.table
+            if table is not None:
                 try:
-                    record.table[record.key] = record.value
+                    table[record.key] = record.value
                 except MemoryError:
                     continue
+                # Recorded twice for a moment (same key, same value): free()
+                # and realloc() adopt before they take a block out.
                 record.table = None
-                self.pending_count -= 1
+        self._count_pending()
         return not self.pending_count
 
     def find_pending(self, address: Address) -> Optional[int]:
@@ -440,4 +490,4 @@ class EmulatedHeap(abc.ABC):
         for record in self.pending:
             if record.table is self.blocks and record.key == address:
                 record.table = None
-                self.pending_count -= 1
+        self._count_pending()
