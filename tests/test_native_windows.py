@@ -1,5 +1,4 @@
 """The Windows native seam (ucrtbase and VirtualAlloc), checked against VirtualQuery."""
-# ruff: noqa: I001  (in tools/ the import sorter files compatheap apart; drop this line in tests/)
 
 from __future__ import annotations
 
