@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ctypes
 import os
 import subprocess
 import sys
@@ -27,13 +28,44 @@ def require_emulation() -> None:
         pytest.skip(f"the emulated backend cannot run here: {EMULATION_WHY}", allow_module_level=True)
 
 
+class MemoryBasicInformation(ctypes.Structure):
+    """MEMORY_BASIC_INFORMATION: what VirtualQuery tells of a range of pages."""
+
+    _fields_ = [
+        ("BaseAddress", ctypes.c_void_p),
+        ("AllocationBase", ctypes.c_void_p),
+        ("AllocationProtect", ctypes.c_uint32),
+        ("PartitionId", ctypes.c_uint16),
+        ("RegionSize", ctypes.c_size_t),
+        ("State", ctypes.c_uint32),
+        ("Protect", ctypes.c_uint32),
+        ("Type", ctypes.c_uint32),
+    ]
+
+
+#: VirtualQuery where kernel32 exists, else None.
+VIRTUAL_QUERY: Any = None
+if getattr(ctypes, "WinDLL", None) is not None:
+    # Bound once, on a handle of its own: a query must not itself map memory
+    # (a new arena) where a freed block was, nor change others' argtypes.
+    VIRTUAL_QUERY = ctypes.WinDLL("kernel32").VirtualQuery  # type: ignore[attr-defined]
+    VIRTUAL_QUERY.argtypes = [ctypes.c_void_p, ctypes.POINTER(MemoryBasicInformation), ctypes.c_size_t]
+    VIRTUAL_QUERY.restype = ctypes.c_size_t
+
+
+def virtual_query(address: int) -> MemoryBasicInformation:
+    """What VirtualQuery tells of the pages at ``address`` (where kernel32 exists)."""
+    info = MemoryBasicInformation()
+    assert VIRTUAL_QUERY(address, ctypes.byref(info), ctypes.sizeof(info))
+    return info
+
+
 #: Variables that steer compatheap; a child process must not inherit ours.
 SETTINGS_VARIABLES = (
     "COMPATHEAP_BACKEND",
     "COMPATHEAP_CONFIG",
     "COMPATHEAP_DEBUG",
     "COMPATHEAP_CONFORMANCE_BACKENDS",
-    "COMPATHEAP_TRANSCRIPTS",
 )
 
 

@@ -8,6 +8,8 @@ from typing import Any, Dict, List, Optional
 
 import pytest
 
+from compatheap.conformance._runner import cache_dir, reports_dir
+
 from .conftest import needs_emulation
 from .test_legacy import run_command
 
@@ -15,9 +17,23 @@ pytestmark = needs_emulation
 
 
 @pytest.fixture
-def user_dirs(tmp_path: Path) -> Dict[str, str]:
-    """Private user cache and data directories (platformdirs honours XDG_* on Linux and the BSDs)."""
-    return {"XDG_CACHE_HOME": str(tmp_path / "cache"), "XDG_DATA_HOME": str(tmp_path / "data")}
+def user_dirs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Dict[str, str]:
+    """Private user cache and data directories: the environment that moves them, set here too.
+
+    platformdirs takes them from XDG_* on Linux and the BSDs and from
+    WIN_PD_OVERRIDE_LOCAL_APPDATA on Windows (platformdirs 4.4 and later).
+    """
+    env = {
+        "XDG_CACHE_HOME": str(tmp_path / "cache"),
+        "XDG_DATA_HOME": str(tmp_path / "data"),
+        "WIN_PD_OVERRIDE_LOCAL_APPDATA": str(tmp_path / "local"),
+    }
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    for where in (reports_dir(), cache_dir()):
+        if tmp_path not in where.parents:
+            pytest.skip(f"platformdirs here cannot be told to use another directory (it chose {where})")
+    return env
 
 
 @pytest.fixture
@@ -43,7 +59,7 @@ def test_runs_the_same_in_any_directory(hostile_project: Path, user_dirs: Dict[s
     assert "basic cycle" in result.stdout and "random sequences" in result.stdout
     # Nothing left behind in the project: no .hypothesis/, no .pytest_cache/.
     assert sorted(p.name for p in hostile_project.iterdir()) == ["conftest.py", "pytest.ini"]
-    assert (Path(user_dirs["XDG_CACHE_HOME"]) / "compatheap" / "conformance").is_dir()
+    assert cache_dir().is_dir()
     assert json.loads(report.read_text())["exit_status"] == 0
 
 
@@ -89,7 +105,7 @@ def test_unknown_names_in_the_backends_variable_are_an_error(value: str, tmp_pat
 
 
 def test_default_reports_are_pruned(user_dirs: Dict[str, str], tmp_path: Path) -> None:
-    reports = Path(user_dirs["XDG_DATA_HOME"]) / "compatheap" / "reports"
+    reports = reports_dir()
     reports.mkdir(parents=True)
     for n in range(4):
         (reports / f"conformance-2020010{n}-000000-000000.json").write_text("{}")

@@ -11,50 +11,23 @@ import pytest
 
 from compatheap import HEAP_CREATE_ENABLE_EXECUTE
 from compatheap.backends.emulated import EmulatedBackend
-from tests.conftest import require_emulation
+from tests.conftest import VIRTUAL_QUERY, require_emulation, virtual_query
 
 require_emulation()
 
 MAPS = Path("/proc/self/maps")
 #: Windows tells page protection through VirtualQuery (capability probe: ctypes.WinDLL).
-WINDLL = getattr(ctypes, "WinDLL", None)
 pytestmark = pytest.mark.skipif(
-    WINDLL is None and not MAPS.exists(), reason="needs /proc/self/maps or VirtualQuery to read page permissions"
+    VIRTUAL_QUERY is None and not MAPS.exists(), reason="needs /proc/self/maps or VirtualQuery to read page permissions"
 )
 _MEM_FREE = 0x10000
 _PAGE_EXECUTE_ANY = 0x10 | 0x20 | 0x40 | 0x80  # EXECUTE, _READ, _READWRITE, _WRITECOPY
 
 
-class _MemoryBasicInformation(ctypes.Structure):
-    _fields_ = [
-        ("BaseAddress", ctypes.c_void_p),
-        ("AllocationBase", ctypes.c_void_p),
-        ("AllocationProtect", ctypes.c_uint32),
-        ("PartitionId", ctypes.c_uint16),
-        ("RegionSize", ctypes.c_size_t),
-        ("State", ctypes.c_uint32),
-        ("Protect", ctypes.c_uint32),
-        ("Type", ctypes.c_uint32),
-    ]
-
-
-if WINDLL is not None:
-    # Bound once: a query must not itself map memory (a new arena) where a freed block was.
-    _QUERY = WINDLL("kernel32").VirtualQuery
-    _QUERY.argtypes = [ctypes.c_void_p, ctypes.POINTER(_MemoryBasicInformation), ctypes.c_size_t]
-    _QUERY.restype = ctypes.c_size_t
-
-
-def _virtual_query(address: int) -> _MemoryBasicInformation:
-    info = _MemoryBasicInformation()
-    assert _QUERY(address, ctypes.byref(info), ctypes.sizeof(info))
-    return info
-
-
 def _permissions(address: int) -> str:
     """The page's permissions as /proc/self/maps spells them ("rwxp"); only "x" is compared."""
-    if WINDLL is not None:
-        info = _virtual_query(address)
+    if VIRTUAL_QUERY is not None:
+        info = virtual_query(address)
         if info.State == _MEM_FREE:
             raise AssertionError(f"{address:#x} is not mapped")
         return "rw" + ("x" if info.Protect & _PAGE_EXECUTE_ANY else "-")
@@ -113,8 +86,8 @@ def test_freed_large_blocks_are_unmapped(emu: EmulatedBackend) -> None:
 # -- more of the same promises: realloc'd blocks, destruction, zeroing -------------------
 def _mapped(address: int) -> bool:
     """Whether the page of ``address`` is mapped (committed, on Windows)."""
-    if WINDLL is not None:
-        return bool(_virtual_query(address).State == 0x1000)  # MEM_COMMIT
+    if VIRTUAL_QUERY is not None:
+        return bool(virtual_query(address).State == 0x1000)  # MEM_COMMIT
     libc = ctypes.CDLL(None, use_errno=True)
     mincore = libc.mincore
     mincore.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_void_p]

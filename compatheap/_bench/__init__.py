@@ -1,9 +1,9 @@
 """The performance harness behind ``compatheap bench``.
 
 Every figure is a ratio of two medians taken side by side in one process run
-(interleaved repetitions), except figure 8, which sets the emulation on Linux
-against kernel32 under Wine and so compares two processes run one after the
-other. Benchmarks report; nothing here is a timed test.
+(interleaved repetitions). Figures 7 and 8 need kernel32: on other systems
+``--wine`` runs them in Windows CPython under Wine. Benchmarks report; nothing
+here is a timed test.
 """
 
 from __future__ import annotations
@@ -95,12 +95,23 @@ def _kernel32_figures(scale: Scale, wanted: Optional[Set[str]]) -> List[Figure]:
     from ..backends import probe
     from . import _kernel32
 
-    if wanted is not None and "7" not in wanted:
-        return []
+    found: List[Figure] = []
     usable, why = probe("kernel32")
-    if not usable:
-        return [skipped("7", "kernel32 backend / raw ctypes kernel32", f"{why}; run with --wine", _kernel32.TARGET)]
-    return _kernel32.figures(scale)
+    if wanted is None or "7" in wanted:
+        if usable:
+            found += _kernel32.figures(scale)
+        else:
+            found.append(
+                skipped("7", "kernel32 backend / raw ctypes kernel32", f"{why}; run with --wine", _kernel32.TARGET)
+            )
+    if wanted is None or "8" in wanted:
+        emulation, emulation_why = probe("emulated")
+        if usable and emulation:
+            found += _kernel32.against_emulated(scale)
+        else:
+            reason = f"{why}; run with --wine" if not usable else emulation_why
+            found.append(skipped("8", "emulated / kernel32, same process, same operations", reason))
+    return found
 
 
 def _wine_side(scale: Scale, wanted: Optional[Set[str]], curve: bool) -> Dict[str, Any]:
@@ -143,30 +154,15 @@ def _figure_from(data: Dict[str, Any]) -> Figure:
     )
 
 
-def _compare_with_wine(ours: Dict[str, float], theirs: Dict[str, float]) -> List[Figure]:
-    return [
-        Figure(
-            f"8{'abc'[n]}",
-            f"emulated (Linux) / kernel32 (Wine): {label}",
-            ours[label] / theirs[label],
-            note="two processes, one after the other",
-            details={"ns_per_call": {"emulated": ours[label], "kernel32_wine": theirs[label]}},
-        )
-        for n, label in enumerate(ours)
-        if label in theirs
-    ]
-
-
 def collect(scale: Scale, only: Optional[str] = None, wine: bool = False, plot: bool = False) -> Dict[str, Any]:
     """Measure; the results as a JSON-ready dict."""
     from ..backends import probe
 
     wanted = _wanted(only)
     figures = _emulated_figures(scale, wanted)
-    on_kernel32 = probe("kernel32")[0]
     extra: Dict[str, Any] = {}
     wine_data: Optional[Dict[str, Any]] = None
-    if wine and not on_kernel32:
+    if wine and not probe("kernel32")[0]:
         wine_data = _wine_side(scale, {"7", "8"} if wanted is None else wanted & {"7", "8"} or {"7"}, plot)
         figures += [_figure_from(f) for f in wine_data["figures"]]
     else:
@@ -175,19 +171,6 @@ def collect(scale: Scale, only: Optional[str] = None, wine: bool = False, plot: 
         from . import _legacy
 
         figures += _legacy.figures(scale)
-    if wanted is None or "8" in wanted:
-        if on_kernel32:
-            from . import _kernel32
-
-            extra["kernel32_ns"] = _kernel32.ops_ns(scale)
-        elif probe("emulated")[0]:
-            from . import _emulated
-
-            extra["emulated_ns"] = _emulated.ops_ns(scale)
-        if wine_data is not None and "emulated_ns" in extra and "kernel32_ns" in wine_data:
-            figures += _compare_with_wine(extra["emulated_ns"], wine_data["kernel32_ns"])
-        elif not on_kernel32:
-            figures.append(skipped("8", "emulated (Linux) / kernel32 (Wine), same operations", "run with --wine"))
     if plot:
         extra["curve"] = _curve(scale)
         if wine_data is not None and "curve" in wine_data:

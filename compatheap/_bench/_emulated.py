@@ -395,13 +395,3 @@ def per_call_curve(api: Any, libc: RawLibc, scale: Scale, sizes: List[int]) -> D
 
 def _per_call(t: Dict[str, float], calls: int) -> Dict[str, Any]:
     return {"ns_per_call": {name: seconds / calls * 1e9 for name, seconds in t.items()}}
-
-
-def ops_ns(scale: Scale) -> Dict[str, float]:
-    """Absolute ns per operation of figure 8's operations (compared across processes)."""
-    api = _backend()
-    heap = api.GetProcessHeap()
-    from ._kernel32 import operations
-
-    t = interleaved({label: batch(make(api, heap, scale.calls)) for label, make in operations().items()}, scale.rounds)
-    return {label: seconds / scale.calls * 1e9 for label, seconds in t.items()}

@@ -2,7 +2,7 @@
 
 Runs where kernel32 exists (Windows, or Windows CPython under Wine). The
 operations here are also figure 8's: the same calls timed on the emulated
-backend, in another process, give the emulation-versus-Wine ratio.
+backend and on kernel32, side by side in the same process.
 """
 
 from __future__ import annotations
@@ -101,12 +101,27 @@ def figures(scale: Scale) -> List[Figure]:
     return found
 
 
-def ops_ns(scale: Scale) -> Dict[str, float]:
-    """Absolute ns per operation on the kernel32 backend (figure 8's other side)."""
-    api = _kernel32_backend()
-    heap = api.GetProcessHeap()
-    t = interleaved({label: batch(make(api, heap, scale.calls)) for label, make in operations().items()}, scale.rounds)
-    return {label: seconds / scale.calls * 1e9 for label, seconds in t.items()}
+def against_emulated(scale: Scale) -> List[Figure]:
+    """Figure 8: the emulation against kernel32, the same operations, in this one process."""
+    from ._emulated import _backend as emulated_backend
+
+    apis = {"emulated": emulated_backend(), "kernel32": _kernel32_backend()}
+    heaps = {name: api.HeapCreate(0, 0, 0) for name, api in apis.items()}
+    found = []
+    for n, (label, make) in enumerate(operations().items()):
+        cases = {name: batch(make(api, heaps[name], scale.calls)) for name, api in apis.items()}
+        t = interleaved(cases, scale.rounds)
+        found.append(
+            Figure(
+                f"8{'abc'[n]}",
+                f"emulated / kernel32, same process: {label}",
+                t["emulated"] / t["kernel32"],
+                details={"ns_per_call": {k: v / scale.calls * 1e9 for k, v in t.items()}},
+            )
+        )
+    for name, api in apis.items():
+        api.HeapDestroy(heaps[name])
+    return found
 
 
 def per_call_curve(scale: Scale, sizes: List[int]) -> Dict[str, float]:

@@ -53,7 +53,10 @@ class RawLibc:
     """The C library bound the way a careful ctypes user binds it: argtypes set."""
 
     def __init__(self) -> None:
-        libc = ctypes.CDLL(None)
+        try:
+            libc = ctypes.CDLL(None)  # POSIX: the process's own C library
+        except (OSError, TypeError):
+            libc = ctypes.CDLL("ucrtbase")  # Windows: the Universal CRT, the emulation's allocator there
         vp, sz = ctypes.c_void_p, ctypes.c_size_t
         self.malloc = _bind(libc, "malloc", vp, [sz])
         self.free = _bind(libc, "free", None, [vp])
@@ -63,7 +66,7 @@ class RawLibc:
 
 
 def raw_libc() -> Optional[RawLibc]:
-    """The C library, or None where there is none (Windows)."""
+    """The C library, or None where there is none."""
     try:
         return RawLibc()
     except (OSError, TypeError, AttributeError):

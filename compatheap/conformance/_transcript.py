@@ -4,19 +4,13 @@ A transcript holds only what Windows defines: whether a call failed, the last
 error, ``HeapSize``, a digest of the bytes whose contents are defined, and, for
 ``HEAP_REALLOC_IN_PLACE_ONLY`` shrinks, that the pointer stayed. Addresses never
 appear, so two correct backends produce identical transcripts for a seed.
-
-``python -m compatheap.conformance._transcript --write FILE`` records the
-emulated backend's transcripts for the differential test run under Wine.
 """
 
 from __future__ import annotations
 
-import argparse
 import ctypes
 import hashlib
-import json
 import random
-import sys
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from .._constants import HEAP_REALLOC_IN_PLACE_ONLY, HEAP_ZERO_MEMORY, POINTER_SIZE, SIZE_MAX
@@ -24,8 +18,6 @@ from .._constants import HEAP_REALLOC_IN_PLACE_ONLY, HEAP_ZERO_MEMORY, POINTER_S
 #: Seeds and length of the workloads the differential test compares.
 SEEDS = (1, 2, 3, 4, 5)
 STEPS = 2000
-#: Environment variable naming the file of reference transcripts.
-ENV_REFERENCE = "COMPATHEAP_TRANSCRIPTS"
 _SENTINEL_ERROR = 0x5EED
 _LARGE = 0xFF000
 #: Half the address space: no process gets it (a fixed 1 << 62 would wrap to 0 on 32-bit).
@@ -145,26 +137,3 @@ def first_difference(a: Sequence[str], b: Sequence[str]) -> Optional[str]:
     if len(a) != len(b):
         return f"lengths differ: {len(a)} vs {len(b)}"
     return None
-
-
-def main(argv: Optional[List[str]] = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--write", required=True, help="file to write the reference transcripts to")
-    parser.add_argument("--backend", default="emulated")
-    args = parser.parse_args(argv)
-    from .. import backends
-
-    k32 = backends.get(args.backend)
-    data = {
-        "backend": args.backend,
-        "steps": STEPS,
-        "transcripts": {str(seed): transcript(k32, seed) for seed in SEEDS},
-    }
-    with open(args.write, "w", encoding="utf-8") as fh:
-        json.dump(data, fh)
-    print(f"wrote {len(SEEDS)} transcripts of {STEPS} steps from {args.backend} to {args.write}")
-    return 0
-
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())

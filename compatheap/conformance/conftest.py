@@ -42,7 +42,7 @@ def k32(request: pytest.FixtureRequest, on_wine: bool) -> Any:
             if not getattr(capabilities, capability):
                 pytest.skip(f"{request.param} lacks the capability {capability} (see backends.Capabilities)")
     deviation = request.node.get_closest_marker("wine_deviation")
-    if deviation is not None and on_wine:
+    if deviation is not None and on_wine and backend.name == "kernel32":
         reason = deviation.args[0] if deviation.args else "known Wine deviation"
         request.applymarker(pytest.mark.xfail(reason=f"Wine deviation: {reason}", strict=True))
     return backend

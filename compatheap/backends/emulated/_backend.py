@@ -138,7 +138,7 @@ class EmulatedBackend(HeapBackend):
             transcript_reference=True,
             debug_checks=frozenset({"tail", "free"}),
             debug_enabled=self.debug_checks,
-            variants={FALLBACK_VARIANT: "no mremap, no malloc_usable_size: the fallbacks of macOS and the BSDs"},
+            variants={FALLBACK_VARIANT: "no mremap, no usable-size query: the fallbacks of systems without them"},
             features={
                 "mremap": "available: large blocks grow and shrink in place"
                 if memory.can_remap

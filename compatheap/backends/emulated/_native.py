@@ -131,8 +131,9 @@ def system_memory(*, use_remap: bool = True, use_usable_size: bool = True) -> Na
 def implementations() -> List[Type[NativeMemory]]:
     """Every system's implementation, in the order they are tried."""
     from ._posix import PosixMemory
+    from ._windows import WindowsMemory
 
-    return [PosixMemory]
+    return [PosixMemory, WindowsMemory]
 
 
 def probe() -> Tuple[bool, str]:

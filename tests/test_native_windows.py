@@ -1,10 +1,9 @@
 """The Windows native seam (ucrtbase and VirtualAlloc), checked against VirtualQuery."""
-# ruff: noqa: I001  (in tools/ the import sorter files compatheap apart; drop this line in tests/)
 
 from __future__ import annotations
 
 import ctypes
-from typing import Any, Tuple
+from typing import Tuple
 
 import pytest
 
@@ -19,30 +18,15 @@ from compatheap.backends.emulated._windows import (
     WindowsMemory,
 )
 
+from .conftest import virtual_query
+
 HAS_WINDOWS_MEMORY, WHY = WindowsMemory.probe()
 pytestmark = pytest.mark.skipif(not HAS_WINDOWS_MEMORY, reason=f"no Windows native calls here: {WHY}")
 
 
-class _MemoryBasicInformation(ctypes.Structure):
-    _fields_ = [
-        ("BaseAddress", ctypes.c_void_p),
-        ("AllocationBase", ctypes.c_void_p),
-        ("AllocationProtect", ctypes.c_uint32),
-        ("PartitionId", ctypes.c_uint16),
-        ("RegionSize", ctypes.c_size_t),
-        ("State", ctypes.c_uint32),
-        ("Protect", ctypes.c_uint32),
-        ("Type", ctypes.c_uint32),
-    ]
-
-
 def _query(address: int) -> Tuple[int, int, int, int]:
     """``(allocation base, region size, state, protection)`` of the pages at ``address``."""
-    kernel32: Any = ctypes.WinDLL("kernel32")  # type: ignore[attr-defined]
-    kernel32.VirtualQuery.argtypes = [ctypes.c_void_p, ctypes.POINTER(_MemoryBasicInformation), ctypes.c_size_t]
-    kernel32.VirtualQuery.restype = ctypes.c_size_t
-    info = _MemoryBasicInformation()
-    assert kernel32.VirtualQuery(address, ctypes.byref(info), ctypes.sizeof(info))
+    info = virtual_query(address)
     return info.AllocationBase or 0, info.RegionSize, info.State, info.Protect
 
 

@@ -1,4 +1,3 @@
-# ruff: noqa: ARG002  (the interface's arguments; compatheap/backends/ ignores ARG there)
 """The native seam on Windows: the Universal CRT's allocator and ``VirtualAlloc``.
 
 With this, the emulation runs beside the real kernel32 in one Windows process:
