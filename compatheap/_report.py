@@ -23,7 +23,10 @@ import sysconfig
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
+
+if TYPE_CHECKING:
+    from .backends import HeapBackend
 
 SCHEMA = "compatheap-conformance-report"
 SCHEMA_VERSION = 1
@@ -103,19 +106,9 @@ def environment() -> Dict[str, Any]:
     }
 
 
-def backend_variant(name: str, backend: Any) -> str:
+def backend_variant(backend: HeapBackend) -> str:
     """How a backend ran here, in words (what makes two runs of one backend differ)."""
-    native = getattr(backend, "native", None)
-    if native is not None:
-        parts = [
-            "mremap" if native.has_mremap else "no mremap (copying fallback)",
-            native.usable_size_name if native.has_usable_size else "no usable-size query (recorded sizes)",
-        ]
-        return ", ".join(parts)
-    if name == "kernel32":
-        wine = _wine_version()
-        return f"Wine {wine} kernel32.dll" if wine else "Windows kernel32.dll"
-    return ""
+    return "; ".join(f"{subject}: {state}" for subject, state in backend.capabilities.features.items())
 
 
 def case_of(nodeid: str, backend: str) -> str:

@@ -380,3 +380,23 @@ def test_walk_keeps_no_copy_of_the_heap_after_it_ends(own_heap: Tuple[EmulatedBa
         k32.HeapAlloc(handle, 0, 32)
     assert len(_walk(k32, handle)) > 1000
     assert not k32._heaps[handle]._walkers
+
+
+def test_summary_counts_a_large_block_once(own_heap: Tuple[EmulatedBackend, int]) -> None:
+    """A mapped block commits its mapping, not its size on top of it: cbCommitted
+    grows by less than twice the block (it once counted both)."""
+    k32, heap = own_heap
+
+    def committed() -> int:
+        summary = HEAP_SUMMARY(cb=ctypes.sizeof(HEAP_SUMMARY))
+        assert k32.HeapSummary(heap, 0, ctypes.byref(summary))
+        return int(summary.cbCommitted)
+
+    before = committed()
+    size = 2 * LARGE_THRESHOLD
+    block = k32.HeapAlloc(heap, 0, size)
+    assert block
+    grown = committed() - before
+    assert size <= grown < size + 0x10000, hex(grown)
+    assert k32.HeapFree(heap, 0, block)
+    assert committed() == before

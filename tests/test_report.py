@@ -67,6 +67,15 @@ def test_report_schema_carries_what_a_comparison_needs(reports: Tuple[Path, Path
     assert {"test", "case", "family", "backend", "outcome", "duration", "message", "skip_reason"} <= set(test)
 
 
+def test_each_backend_and_variant_names_how_it_ran() -> None:
+    """The report's variant tells runs of one backend apart (emulated vs its fallback, say)."""
+    from compatheap.conformance import _support
+
+    variants = {name: _report.backend_variant(_support.make_backend(name)) for name in _support.backend_params(False)}
+    assert all(variants.values()), variants
+    assert len(set(variants.values())) == len(variants), variants
+
+
 def test_merge_text_shows_the_matrix_and_the_differing_test(reports: Tuple[Path, Path]) -> None:
     status, text = _main(["report", "merge", *map(str, reports)])
     assert status == 0

@@ -283,9 +283,10 @@ class GrowableHeap(EmulatedHeap):
                 free(address)
 
     def committed(self) -> int:
-        # Blocks count with their overhead; large ones by their whole mapping.
-        blocks = self.blocks
-        return REGION_COMMIT + sum(blocks.values()) + BLOCK_OVERHEAD * len(blocks) + sum(self.large.values())
+        # Small blocks count with their overhead; large ones by their whole mapping.
+        large = self.large
+        small = [size for address, size in self.blocks.items() if address not in large]
+        return REGION_COMMIT + sum(small) + BLOCK_OVERHEAD * len(small) + sum(large.values())
 
     def reserved(self) -> int:
         return self.committed() + REGION_SIZE - REGION_COMMIT
