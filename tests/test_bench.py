@@ -37,6 +37,8 @@ def test_quick_run_reports_every_figure_with_a_target() -> None:
     lines = table.splitlines()
     assert lines[0].split()[:3] == ["fig", "what", "target"]
     assert all(any(line.startswith(key + " ") for line in lines) for key in EMULATED_FIGURES)
+    # `--only` takes every label the table prints.
+    assert set(figures) <= set(_bench.FIGURE_LABELS), set(figures) - set(_bench.FIGURE_LABELS)
 
 
 @needs_emulation

@@ -50,8 +50,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 #: Every figure label the table can show; ``--only`` takes these and the bare numbers.
-FIGURE_LABELS = ["1", "2", "3", "3a", "3b", "3c", "4", "4a", "4b", "5", "5a", "5b", "5c", "6", "6a", "6b", "7"]
-FIGURE_LABELS += ["8", "8a", "8b", "8c", "L", "L2"]
+FIGURE_LABELS = ["1", "2", "3", "3a", "3b", "3c", "4", "4a", "4b", "5", "5a", "5b", "5c", "5d", "5e", "6", "6a", "6b"]
+FIGURE_LABELS += ["7", "7a", "7b", "7c", "8", "8a", "8b", "8c", "L", "L2"]
 
 
 def _wanted(only: Optional[str]) -> Optional[Set[str]]:
