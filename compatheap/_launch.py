@@ -42,12 +42,6 @@ def launched_as_command() -> bool:
     return script.lower() in ("compatheap", "compatheap.exe", "compatheap-script.py")
 
 
-def exit_if_command(error: Exception) -> None:
-    """In the command, print ``error`` on one line and exit 2; elsewhere return."""
-    if launched_as_command():
-        fail(error)
-
-
 def fail(error: Exception) -> NoReturn:
     message = " ".join(str(error).split())
     print(f"compatheap: error: {message}", file=sys.stderr)

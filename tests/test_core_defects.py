@@ -369,7 +369,7 @@ def test_missing_argument_names_the_public_function() -> None:
         compatheap.HeapAlloc(compatheap.GetProcessHeap(), 10)  # type: ignore[call-arg]
     message = str(raised.value)
     assert "HeapAlloc()" in message and "dwBytes" in message
-    assert "<locals>" not in message and "hot" not in message
+    assert "<locals>" not in message
 
 
 def test_walk_keeps_no_copy_of_the_heap_after_it_ends(own_heap: Tuple[EmulatedBackend, int]) -> None:

@@ -307,9 +307,7 @@ def run(
     tested = sorted({r["backend"] for r in collector.results})
     debug = _debug_checks(tested)
     out.write(format_table(collector.results, _describe_debug(debug)) + "\n")
-    variants = {
-        name: _report.backend_variant(_support.make_backend(name)) for name in tested if name != _report.COMMON
-    }
+    variants = {name: _report.backend_variant(_support.make_backend(name)) for name in tested if name != _report.COMMON}
     data = _report.build(collector.results, variants, debug, list(extra_args), int(code))
     path = report if report is not None else default_report_path()
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -21,8 +21,6 @@ from __future__ import annotations
 import abc
 from typing import List, Optional, Tuple, Type
 
-from ..._constants import MEMORY_ALLOCATION_ALIGNMENT
-
 #: A memory address as the emulation handles it: a plain int, 0 for NULL.
 Address = int
 
@@ -106,11 +104,6 @@ class NativeMemory(abc.ABC):
         Without ``may_move`` only in place. Pages added read zero. Where the
         system cannot resize mappings (:attr:`can_remap` False) always 0.
         """
-
-
-def aligned(address: Address) -> bool:
-    """Whether ``address`` meets Windows' alignment for heap blocks."""
-    return not address & (MEMORY_ALLOCATION_ALIGNMENT - 1)
 
 
 def system_memory(*, use_remap: bool = True, use_usable_size: bool = True) -> NativeMemory:
