@@ -25,6 +25,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
+from .backends.kernel32 import wine_version
+
 if TYPE_CHECKING:
     from .backends import HeapBackend
 
@@ -65,25 +67,11 @@ def _c_library() -> Dict[str, str]:
     return {"c_library": libc, "allocator": f"{libc.split()[0]} malloc" if libc != "unknown" else "system malloc"}
 
 
-def _wine_version() -> Optional[str]:
-    windll = getattr(ctypes, "WinDLL", None)
-    if windll is None:
-        return None
-    try:
-        query = windll("ntdll").wine_get_version
-    except (OSError, AttributeError):
-        return None
-    query.restype = ctypes.c_char_p
-    query.argtypes = []
-    version: bytes = query()
-    return version.decode("ascii", "replace")
-
-
 def _os_name() -> Tuple[str, str, str]:
     """OS name, release and machine. platform.uname() crashes under Wine; these sources do not."""
     if sys.platform == "win32":
         machine = os.environ.get("PROCESSOR_ARCHITECTURE", "unknown")
-        if _wine_version() is not None:
+        if wine_version() is not None:
             return "Windows", "Wine", machine
         version = sys.getwindowsversion()
         return "Windows", f"{version.major}.{version.minor}.{version.build}", machine
@@ -95,7 +83,7 @@ def environment() -> Dict[str, Any]:
     """The machine and interpreter a run happened on."""
     os_name, release, machine = _os_name()
     return {
-        "os": {"name": os_name, "release": release, "machine": machine, "wine": _wine_version()},
+        "os": {"name": os_name, "release": release, "machine": machine, "wine": wine_version()},
         "pointer_bits": 8 * ctypes.sizeof(ctypes.c_void_p),
         **_c_library(),
         "python": {

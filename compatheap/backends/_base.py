@@ -71,6 +71,12 @@ class Capabilities:
     #: blocks of one size some lie at odd multiples of it, as on Windows. An
     #: emulation can only promise it where its C allocator does the same.
     blocks_not_over_aligned: bool = True
+    #: Its heap is Wine's kernel32: Wine 8's known deviations from Windows are
+    #: expected there (``@pytest.mark.wine_deviation`` tests fail strictly).
+    wine_heap: bool = False
+    #: ``HeapSummary`` can be called (Wine 8's kernel32 has none: the call
+    #: aborts the process).
+    heap_summary: bool = True
     #: Its transcripts of the differential workload are the reference others
     #: are compared against.
     transcript_reference: bool = False

@@ -52,6 +52,21 @@ def _load() -> Any:
     return windll("kernel32", use_last_error=True)
 
 
+def wine_version() -> Optional[str]:
+    """Wine's version when this process's Windows is Wine (its ntdll says so), else None."""
+    windll: Any = getattr(ctypes, "WinDLL", None)
+    if windll is None:
+        return None
+    try:
+        query = windll("ntdll").wine_get_version  # a WinDLL of our own: private function objects
+    except (OSError, AttributeError):
+        return None
+    query.restype = ctypes.c_char_p
+    query.argtypes = []
+    version: bytes = query()
+    return version.decode("ascii", "replace")
+
+
 def _seh_status(exc: OSError) -> Optional[int]:
     # ctypes reports an SEH exception as OSError with the signed NTSTATUS in
     # winerror (STATUS_NO_MEMORY arrives as winerror -1073741801); ordinary
@@ -74,6 +89,7 @@ class Kernel32Backend(HeapBackend):
     def __init__(self) -> None:
         dll = _load()
         self._dll = dll
+        self._wine = wine_version()
         funcs = {}
         for fname, (restype, argtypes) in _SIGNATURES.items():
             func = getattr(dll, fname)
@@ -111,7 +127,9 @@ class Kernel32Backend(HeapBackend):
     def capabilities(self) -> Capabilities:
         # Windows' own heap: no promise past Windows', its debug checks are
         # the system's global flags, and its memory is Windows' business.
-        return Capabilities(features={"heap": "the real kernel32 heap (mremap and malloc_usable_size not used)"})
+        wine = self._wine
+        heap = f"Wine {wine} kernel32.dll" if wine else "the real kernel32 heap"
+        return Capabilities(wine_heap=wine is not None, heap_summary=wine is None, features={"heap": heap})
 
     def HeapAlloc(self, hHeap: HANDLE, dwFlags: DWORD, dwBytes: SIZE_T) -> Optional[int]:
         try:

@@ -9,6 +9,7 @@ from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple
 
 import compatheap
 from compatheap import backends
+from compatheap.backends.kernel32 import wine_version
 
 #: Environment variable restricting the run to some backends (comma-separated).
 ENV_BACKENDS = "COMPATHEAP_CONFORMANCE_BACKENDS"
@@ -77,14 +78,8 @@ def base_name(param: str) -> str:
 
 
 def is_wine() -> bool:
-    """Whether the real kernel32 here is Wine's (it exports wine_get_version)."""
-    windll = getattr(ctypes, "WinDLL", None)
-    if windll is None:
-        return False
-    try:
-        return hasattr(windll("ntdll"), "wine_get_version")
-    except OSError:
-        return False
+    """Whether this process's Windows is Wine."""
+    return wine_version() is not None
 
 
 def walk(k32: Any, heap: int) -> List[Tuple[int, int, int, int]]:

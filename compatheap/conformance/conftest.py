@@ -20,11 +20,6 @@ def pytest_configure(config: pytest.Config) -> None:
         raise pytest.UsageError(str(exc)) from None
 
 
-@pytest.fixture(scope="session")
-def on_wine() -> bool:
-    return _support.is_wine()
-
-
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     # At collection, not import: a second run in one process may restrict
     # the backends differently (compatheap conformance --backend).
@@ -33,7 +28,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 
 
 @pytest.fixture
-def k32(request: pytest.FixtureRequest, on_wine: bool) -> Any:
+def k32(request: pytest.FixtureRequest) -> Any:
     """The backend under test, used like ``ctypes.windll.kernel32``."""
     backend = _support.make_backend(request.param)
     capabilities = backend.capabilities
@@ -42,7 +37,7 @@ def k32(request: pytest.FixtureRequest, on_wine: bool) -> Any:
             if not getattr(capabilities, capability):
                 pytest.skip(f"{request.param} lacks the capability {capability} (see backends.Capabilities)")
     deviation = request.node.get_closest_marker("wine_deviation")
-    if deviation is not None and on_wine and backend.name == "kernel32":
+    if deviation is not None and capabilities.wine_heap:
         reason = deviation.args[0] if deviation.args else "known Wine deviation"
         request.applymarker(pytest.mark.xfail(reason=f"Wine deviation: {reason}", strict=True))
     return backend

@@ -324,10 +324,9 @@ def test_walk_refuses_other_structures(k32: Any, heap: int) -> None:
         k32.HeapWalk(heap, ctypes.byref(HEAP_SUMMARY()))
 
 
-def test_summary_forms(k32: Any, heap: int, on_wine: bool) -> None:
+@pytest.mark.needs("heap_summary")
+def test_summary_forms(k32: Any, heap: int) -> None:
     """HeapSummary takes byref(), pointer() or the Structure itself."""
-    if on_wine and k32.name == "kernel32":
-        pytest.skip("Wine 8 has no HeapSummary (calling it aborts the process)")
     block = k32.HeapAlloc(heap, 0, 100)
     for wrap in (ctypes.byref, ctypes.pointer, lambda summary: summary):
         summary = HEAP_SUMMARY(cb=ctypes.sizeof(HEAP_SUMMARY))

@@ -19,13 +19,6 @@ _SETTINGS = settings(
 SUMMARY_SIZE = ctypes.sizeof(HEAP_SUMMARY)
 
 
-def _no_wine(wine_kernel32: bool) -> None:
-    # Wine 8 has no HeapSummary: calling it aborts the whole process. (The
-    # emulation running under Wine has its own.)
-    if wine_kernel32:
-        pytest.skip("HeapSummary aborts the process under Wine 8")
-
-
 def _summary(k32: Any, heap: int) -> HEAP_SUMMARY:
     summary = HEAP_SUMMARY()
     summary.cb = SUMMARY_SIZE
@@ -40,9 +33,9 @@ def _check_totals(summary: HEAP_SUMMARY, allocated: int) -> None:
     assert summary.cbReserved >= summary.cbCommitted
 
 
-def test_summary_size_is_checked(k32: Any, heap: int, on_wine: bool) -> None:
+@pytest.mark.needs("heap_summary")
+def test_summary_size_is_checked(k32: Any, heap: int) -> None:
     """HeapSummary refuses a structure whose cb is not sizeof(HEAP_SUMMARY): FALSE, ERROR_INVALID_PARAMETER."""
-    _no_wine(on_wine and k32.name == "kernel32")
     for cb in (0, SUMMARY_SIZE - 1, SUMMARY_SIZE + 1, 8, 0xFFFFFFFF):
         summary = HEAP_SUMMARY()
         summary.cb = cb
@@ -51,15 +44,15 @@ def test_summary_size_is_checked(k32: Any, heap: int, on_wine: bool) -> None:
         assert k32.GetLastError() == ERROR_INVALID_PARAMETER
 
 
-def test_fresh_heap_has_nothing_allocated(k32: Any, heap: int, on_wine: bool) -> None:
+@pytest.mark.needs("heap_summary")
+def test_fresh_heap_has_nothing_allocated(k32: Any, heap: int) -> None:
     """A new heap reports no allocated bytes, and commits no more than it reserves."""
-    _no_wine(on_wine and k32.name == "kernel32")
     _check_totals(_summary(k32, heap), 0)
 
 
-def test_allocated_is_sum_of_requested_sizes(k32: Any, heap: int, on_wine: bool) -> None:
+@pytest.mark.needs("heap_summary")
+def test_allocated_is_sum_of_requested_sizes(k32: Any, heap: int) -> None:
     """cbAllocated follows allocations, reallocations and frees, byte for byte."""
-    _no_wine(on_wine and k32.name == "kernel32")
     a = k32.HeapAlloc(heap, 0, 10)
     b = k32.HeapAlloc(heap, 0, 0x200000)  # a large block counts too
     assert a and b
@@ -73,9 +66,9 @@ def test_allocated_is_sum_of_requested_sizes(k32: Any, heap: int, on_wine: bool)
     _check_totals(_summary(k32, heap), 0)
 
 
-def test_fixed_heap_totals(k32: Any, fixed_heap: int, on_wine: bool) -> None:
+@pytest.mark.needs("heap_summary")
+def test_fixed_heap_totals(k32: Any, fixed_heap: int) -> None:
     """A fixed heap's summary counts its blocks and stays within its reservation."""
-    _no_wine(on_wine and k32.name == "kernel32")
     blocks = [k32.HeapAlloc(fixed_heap, 0, n) for n in (1, 2, 3, 0x8000)]
     assert all(blocks)
     summary = _summary(k32, fixed_heap)
@@ -85,9 +78,9 @@ def test_fixed_heap_totals(k32: Any, fixed_heap: int, on_wine: bool) -> None:
 
 @_SETTINGS
 @given(ops=st.lists(st.tuples(st.integers(0, 0x3000), st.booleans()), min_size=1, max_size=15))
-def test_allocated_matches_live_blocks(k32: Any, on_wine: bool, ops: List[Tuple[int, bool]]) -> None:
+@pytest.mark.needs("heap_summary")
+def test_allocated_matches_live_blocks(k32: Any, ops: List[Tuple[int, bool]]) -> None:
     """For any mix of allocations and frees, cbAllocated is the sum of the live blocks' sizes."""
-    _no_wine(on_wine and k32.name == "kernel32")
     heap = k32.HeapCreate(0, 0, 0)
     assert heap
     try:
