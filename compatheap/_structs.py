@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import ctypes
 
-__all__ = ["HEAP_SUMMARY", "PROCESS_HEAP_ENTRY"]
+__all__ = ["HEAP_PROTOTYPES", "HEAP_SUMMARY", "PROCESS_HEAP_ENTRY"]
 
 
 class _PHE_BLOCK(ctypes.Structure):
@@ -55,3 +55,27 @@ class HEAP_SUMMARY(ctypes.Structure):
         ("cbReserved", ctypes.c_size_t),
         ("cbMaxReserve", ctypes.c_size_t),
     ]
+
+
+_vp, _dw, _sz, _bool = ctypes.c_void_p, ctypes.c_uint32, ctypes.c_size_t, ctypes.c_int
+
+#: The heap functions' Win32 prototypes (with 64-bit or 32-bit sizes as this
+#: process has them): name -> (restype, argtypes).
+HEAP_PROTOTYPES = {
+    "GetProcessHeap": (_vp, ()),
+    "GetProcessHeaps": (_dw, (_dw, ctypes.POINTER(_vp))),
+    "HeapCreate": (_vp, (_dw, _sz, _sz)),
+    "HeapDestroy": (_bool, (_vp,)),
+    "HeapAlloc": (_vp, (_vp, _dw, _sz)),
+    "HeapReAlloc": (_vp, (_vp, _dw, _vp, _sz)),
+    "HeapFree": (_bool, (_vp, _dw, _vp)),
+    "HeapSize": (_sz, (_vp, _dw, _vp)),
+    "HeapValidate": (_bool, (_vp, _dw, _vp)),
+    "HeapCompact": (_sz, (_vp, _dw)),
+    "HeapLock": (_bool, (_vp,)),
+    "HeapUnlock": (_bool, (_vp,)),
+    "HeapWalk": (_bool, (_vp, ctypes.POINTER(PROCESS_HEAP_ENTRY))),
+    "HeapSummary": (_bool, (_vp, _dw, ctypes.POINTER(HEAP_SUMMARY))),
+    "HeapQueryInformation": (_bool, (_vp, _dw, _vp, _sz, ctypes.POINTER(_sz))),
+    "HeapSetInformation": (_bool, (_vp, _dw, _vp, _sz)),
+}

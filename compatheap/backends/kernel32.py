@@ -16,33 +16,11 @@ from typing import Any, Optional, Tuple
 from .._args import dword_arg
 from .._constants import STATUS_ACCESS_VIOLATION
 from .._errors import HeapException
-from .._structs import HEAP_SUMMARY, PROCESS_HEAP_ENTRY
+from .._structs import HEAP_PROTOTYPES
 from ._base import DWORD, HANDLE, LPVOID, SIZE_T, Capabilities, HeapBackend
 
 _c_void_p, _c_size_t, _c_uint32, _c_int = ctypes.c_void_p, ctypes.c_size_t, ctypes.c_uint32, ctypes.c_int
 _BOOL = _c_int
-
-_SIGNATURES = {
-    "GetProcessHeap": (_c_void_p, []),
-    "GetProcessHeaps": (_c_uint32, [_c_uint32, ctypes.POINTER(_c_void_p)]),
-    "HeapCreate": (_c_void_p, [_c_uint32, _c_size_t, _c_size_t]),
-    "HeapDestroy": (_BOOL, [_c_void_p]),
-    "HeapAlloc": (_c_void_p, [_c_void_p, _c_uint32, _c_size_t]),
-    "HeapReAlloc": (_c_void_p, [_c_void_p, _c_uint32, _c_void_p, _c_size_t]),
-    "HeapFree": (_BOOL, [_c_void_p, _c_uint32, _c_void_p]),
-    "HeapSize": (_c_size_t, [_c_void_p, _c_uint32, _c_void_p]),
-    "HeapValidate": (_BOOL, [_c_void_p, _c_uint32, _c_void_p]),
-    "HeapCompact": (_c_size_t, [_c_void_p, _c_uint32]),
-    "HeapLock": (_BOOL, [_c_void_p]),
-    "HeapUnlock": (_BOOL, [_c_void_p]),
-    "HeapWalk": (_BOOL, [_c_void_p, ctypes.POINTER(PROCESS_HEAP_ENTRY)]),
-    "HeapSummary": (_BOOL, [_c_void_p, _c_uint32, ctypes.POINTER(HEAP_SUMMARY)]),
-    "HeapQueryInformation": (
-        _BOOL,
-        [_c_void_p, _c_uint32, _c_void_p, _c_size_t, ctypes.POINTER(_c_size_t)],
-    ),
-    "HeapSetInformation": (_BOOL, [_c_void_p, _c_uint32, _c_void_p, _c_size_t]),
-}
 
 
 def _load() -> Any:
@@ -91,14 +69,14 @@ class Kernel32Backend(HeapBackend):
         self._dll = dll
         self._wine = wine_version()
         funcs = {}
-        for fname, (restype, argtypes) in _SIGNATURES.items():
+        for fname, (restype, argtypes) in HEAP_PROTOTYPES.items():
             func = getattr(dll, fname)
             func.restype = restype
             func.argtypes = argtypes
             funcs[fname] = func
         # Raw ctypes objects on the instance shadow the class's methods: no
         # Python frame between the caller and kernel32.
-        for fname in _SIGNATURES:
+        for fname in HEAP_PROTOTYPES:
             if fname not in ("HeapAlloc", "HeapReAlloc", "HeapCreate"):
                 setattr(self, fname, funcs[fname])
         # ctypes' per-thread copy of the last error, saved right after each

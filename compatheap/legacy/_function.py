@@ -24,29 +24,14 @@ import threading
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 from .._args import _CDATA, buffer_arg
-from .._structs import HEAP_SUMMARY, PROCESS_HEAP_ENTRY
+from .._structs import HEAP_PROTOTYPES, HEAP_SUMMARY, PROCESS_HEAP_ENTRY
 from . import _check
 
 _vp, _dw, _sz, _bool = ctypes.c_void_p, ctypes.c_uint32, ctypes.c_size_t, ctypes.c_int
 
-#: The Win64 prototypes: name -> (restype, argtypes).
+#: The Win32 prototypes of what the legacy object serves: name -> (restype, argtypes).
 PROTOTYPES: Dict[str, Tuple[Any, Tuple[Any, ...]]] = {
-    "GetProcessHeap": (_vp, ()),
-    "GetProcessHeaps": (_dw, (_dw, ctypes.POINTER(_vp))),
-    "HeapCreate": (_vp, (_dw, _sz, _sz)),
-    "HeapDestroy": (_bool, (_vp,)),
-    "HeapAlloc": (_vp, (_vp, _dw, _sz)),
-    "HeapReAlloc": (_vp, (_vp, _dw, _vp, _sz)),
-    "HeapFree": (_bool, (_vp, _dw, _vp)),
-    "HeapSize": (_sz, (_vp, _dw, _vp)),
-    "HeapValidate": (_bool, (_vp, _dw, _vp)),
-    "HeapCompact": (_sz, (_vp, _dw)),
-    "HeapLock": (_bool, (_vp,)),
-    "HeapUnlock": (_bool, (_vp,)),
-    "HeapWalk": (_bool, (_vp, ctypes.POINTER(PROCESS_HEAP_ENTRY))),
-    "HeapSummary": (_bool, (_vp, _dw, ctypes.POINTER(HEAP_SUMMARY))),
-    "HeapQueryInformation": (_bool, (_vp, _dw, _vp, _sz, ctypes.POINTER(_sz))),
-    "HeapSetInformation": (_bool, (_vp, _dw, _vp, _sz)),
+    **HEAP_PROTOTYPES,
     "GetLastError": (_dw, ()),
     "SetLastError": (None, (_dw,)),
 }
