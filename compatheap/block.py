@@ -25,6 +25,7 @@ from typing import (
     overload,
 )
 
+from ._args import _CDATA
 from ._errors import InvalidatedError
 
 if TYPE_CHECKING:
@@ -46,7 +47,6 @@ class _Probe(ctypes.Structure):
 #: The descriptor class of structure and union fields (``ctypes.CField`` from 3.14 on).
 _FIELD = type(_Probe.__dict__["field"])
 #: The common base of every ctypes instance.
-_CDATA: Any = ctypes.c_int.__mro__[-2]
 _AGGREGATES = (ctypes.Structure, ctypes.Union, ctypes.Array)
 
 
