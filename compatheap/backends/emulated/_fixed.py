@@ -49,7 +49,6 @@ LARGEST_BLOCK = LARGE_THRESHOLD - CHUNK_HEADER
 SIZE_GRANULE = 0x400 * POINTER_SIZE
 
 _ALIGN_MASK = MEMORY_ALLOCATION_ALIGNMENT - 1
-_memmove = ctypes.memmove
 _memset = ctypes.memset
 
 
@@ -220,13 +219,6 @@ class FixedHeap(EmulatedHeap):
         self.chunks[address] = total
         self._commit_to(start + total)
         return True
-
-    def move(self, address: Address, old: int, new: int) -> Address:
-        moved = self.new_block(new)
-        if moved:
-            _memmove(moved, address, min(old, new))
-            self.release(address, old)
-        return moved
 
     # -- inspection ----------------------------------------------------------------
     def entries(self) -> Iterator[Entry]:

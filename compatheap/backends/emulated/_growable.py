@@ -54,7 +54,6 @@ LARGE_REGION_INDEX = 64
 BIG_FROM = 0x800000
 BIG_GRANULE = 0x200000
 
-_memmove = ctypes.memmove
 _memset = ctypes.memset
 
 
@@ -142,11 +141,7 @@ class GrowableHeap(EmulatedHeap):
         if address in self.large or new >= self.large_from or self.quarantine is not None:
             # Copying move: the destination is of another kind, mremap is
             # missing, or the old block must go to quarantine, not to realloc.
-            moved = self.new_block(new)
-            if moved:
-                _memmove(moved, address, min(old, new))
-                self.release(address, old)
-            return moved
+            return super().move(address, old, new)
         need = new + self.tail_size
         if not self.track_capacity:
             return self.memory.realloc(address, need)

@@ -65,6 +65,7 @@ Entry = Tuple[int, int, int, int, int, Optional[Region]]
 WalkKey = Tuple[int, int]
 
 _memset = ctypes.memset
+_memmove = ctypes.memmove
 #: Walk cursors kept per heap (one per walker that walks in step).
 _WALKERS = 8
 
@@ -152,9 +153,17 @@ class EmulatedHeap(abc.ABC):
     def resize_in_place(self, address: Address, old: int, new: int) -> bool:
         """Make a block (not a mapped one) hold ``new`` bytes without moving it; whether that was possible."""
 
-    @abc.abstractmethod
     def move(self, address: Address, old: int, new: int) -> Address:
-        """A block of ``new`` bytes holding the old contents, the old one released; 0 if none."""
+        """A block of ``new`` bytes holding the old contents, the old one released; 0 if none.
+
+        This is the copying move; a kind whose system can move a block itself
+        (C ``realloc``) overrides it for those blocks.
+        """
+        moved = self.new_block(new)
+        if moved:
+            _memmove(moved, address, min(old, new))
+            self.release(address, old)
+        return moved
 
     @abc.abstractmethod
     def entries(self) -> Iterator[Entry]:
