@@ -166,9 +166,7 @@ class FixedHeap(EmulatedHeap):
     def new_block(self, size: int) -> Address:
         if size > LARGEST_BLOCK:
             return 0  # Fixed heaps refuse large blocks, room or not.
-        need = (size + self._overhead) & ~_ALIGN_MASK  # _chunk_length(), inlined
-        if need < MIN_CHUNK:
-            need = MIN_CHUNK
+        need = self._chunk_length(size)
         binned = self.bins.get(need)
         if binned:
             address = binned.pop() + CHUNK_HEADER

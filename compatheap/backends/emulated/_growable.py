@@ -167,8 +167,7 @@ class GrowableHeap(EmulatedHeap):
             # Growing: one system call (mremap), which with MAYMOVE stays in
             # place when it can and moves the pages, never copying them, when
             # it cannot.
-            granule = BIG_GRANULE if new >= BIG_FROM else self.page
-            need = (new + LARGE_HEADER + granule - 1) & ~(granule - 1)  # (_pages(), inlined)
+            need = self._pages(new)
             if not may_move:
                 if not self.memory.remap(start, length, need, False):
                     return 0
