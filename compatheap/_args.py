@@ -66,6 +66,13 @@ def pointer_arg(value: Any, position: int) -> int:
     return _slow(_via_ulong_ptr, value, position)
 
 
+#: The last byref() taken as a buffer, with its answer. A byref() cannot
+#: change, and only a foreign call can tell its offset, so a caller that passes
+#: the same one call after call (a HeapWalk loop) pays for that call once.
+#: Holding it keeps its object alive until another byref() comes.
+_last_byref: Tuple[Any, Any, Tuple[int, Optional[int]]] = (None, None, (0, None))
+
+
 def buffer_arg(value: Any, position: int, ptr_type: Optional[Any] = None) -> Tuple[int, Optional[int]]:
     """An output-buffer argument: ``(address, bytes known to be there)``.
 
@@ -76,13 +83,19 @@ def buffer_arg(value: Any, position: int, ptr_type: Optional[Any] = None) -> Tup
     if type(value) is _BYREF:
         # The common case, first: byref() of an object of exactly the pointed-to
         # type, or of anything for a plain PVOID (what ctypes accepts there).
+        global _last_byref
+        last = _last_byref
+        if last[0] is value and last[1] is ptr_type:
+            return last[2]
         carg: Any = value
         referent: Any = carg._obj
         if ptr_type is None or type(referent) is ptr_type._type_:
             address = pointer_arg(value, position)
             start = ctypes.addressof(referent)
             if address >= start:
-                return address, ctypes.sizeof(referent) - (address - start)
+                found = address, ctypes.sizeof(referent) - (address - start)
+                _last_byref = (value, ptr_type, found)
+                return found
     if ptr_type is not None and value is not None:
         try:
             ptr_type.from_param(value)

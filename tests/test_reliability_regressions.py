@@ -219,3 +219,30 @@ def test_destroying_a_locked_heap_wakes_its_waiters() -> None:
     assert not thread.is_alive(), "a caller still waits on a destroyed heap"
     assert outcome == [(None, ERROR_INVALID_HANDLE)]
     assert not k32.HeapUnlock(heap)
+
+
+def test_a_byref_passed_again_gets_the_same_extent_as_the_first_time() -> None:
+    """The last ``byref()`` converted is remembered (a HeapWalk loop passes the
+    same one each call): each byref, offset and pointed-to type still gets
+    exactly its own answer, whatever came before it."""
+    import ctypes
+
+    from compatheap import HEAP_SUMMARY, PROCESS_HEAP_ENTRY
+    from compatheap._args import buffer_arg
+
+    buffer = (ctypes.c_char * 64)()
+    start = ctypes.addressof(buffer)
+    whole, inner = ctypes.byref(buffer), ctypes.byref(buffer, 16)
+    entry = PROCESS_HEAP_ENTRY()
+    ref = ctypes.byref(entry)
+    p_entry, p_summary = ctypes.POINTER(PROCESS_HEAP_ENTRY), ctypes.POINTER(HEAP_SUMMARY)
+    for _ in range(3):
+        assert buffer_arg(whole, 1) == (start, 64)
+        assert buffer_arg(whole, 1) == (start, 64)
+        assert buffer_arg(inner, 1) == (start + 16, 48)
+        assert buffer_arg(ref, 2, p_entry) == (ctypes.addressof(entry), ctypes.sizeof(entry))
+        # The same byref where another type is expected: refused, as ctypes refuses it.
+        with pytest.raises(ctypes.ArgumentError):
+            buffer_arg(ref, 2, p_summary)
+        assert buffer_arg(ref, 2, p_entry) == (ctypes.addressof(entry), ctypes.sizeof(entry))
+        assert buffer_arg(ref, 2) == (ctypes.addressof(entry), ctypes.sizeof(entry))

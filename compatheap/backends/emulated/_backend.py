@@ -404,17 +404,19 @@ class EmulatedBackend(HeapBackend):
 
     # -- inspection --------------------------------------------------------------------------
     def HeapWalk(self, hHeap: HANDLE, lpEntry: OutBuffer) -> int:
-        heap = self._heap(hHeap)
+        heap = self._heaps.get(hHeap) if type(hHeap) is int else None
+        if heap is None:
+            heap = self._heap(hHeap)
         address, room = buffer_arg(lpEntry, 2, _P_ENTRY)
         if heap is None:
             return self._false(ERROR_INVALID_HANDLE)
         # The caller's entry itself when its extent is known, else a copy.
         fits = room is not None and address and room >= _ENTRY.size
         view = _ENTRY_BYTES.from_address(address) if fits else None
-        held = bytes(view) if view is not None else self._read_out(address, room, _ENTRY.size)
+        held = view if view is not None else self._read_out(address, room, _ENTRY.size)
         if held is None:
             return self._false(ERROR_NOACCESS)
-        lp_data, _, _, _, w_flags, _, _, _, _ = _ENTRY.unpack(held)
+        lp_data, _, _, _, w_flags, _, _, _, _ = _ENTRY.unpack_from(held)
         with heap.guard:
             if heap.holder is not None:
                 _wait_turn(heap)

@@ -76,15 +76,17 @@ class PosixMemory(NativeMemory):
         return True, "the C library provides malloc and mmap"
 
     def __init__(self, *, use_remap: bool = True, use_usable_size: bool = True) -> None:
-        libc = _libc()
-        # The allocator calls are short and never wait on Python: bound through
-        # PyDLL they keep the GIL, which saves its release and re-acquisition
-        # (a fifth of a call's cost). The mapping calls may take long; they let go.
-        quick = ctypes.PyDLL(None)
-        self._malloc = _need(quick, "malloc", _c_void_p, [_c_size_t])
-        self._realloc = _need(quick, "realloc", _c_void_p, [_c_void_p, _c_size_t])
-        self._free = _need(quick, "free", None, [_c_void_p])
-        self._memalign = _need(quick, "posix_memalign", _c_int, [ctypes.POINTER(_c_void_p), _c_size_t, _c_size_t])
+        _libc()  # (raises OSError where there is none)
+        # Bound through PyDLL, every call keeps the GIL, which saves its release
+        # and re-acquisition (a fifth of an allocator call's cost, a tenth of
+        # a large block's growth). None of them waits on Python, and a long
+        # one (munmap of many resident pages) is what CPython's own allocator
+        # and glibc's free() already do with the GIL held.
+        libc = ctypes.PyDLL(None)
+        self._malloc = _need(libc, "malloc", _c_void_p, [_c_size_t])
+        self._realloc = _need(libc, "realloc", _c_void_p, [_c_void_p, _c_size_t])
+        self._free = _need(libc, "free", None, [_c_void_p])
+        self._memalign = _need(libc, "posix_memalign", _c_int, [ctypes.POINTER(_c_void_p), _c_size_t, _c_size_t])
         self._mmap = _need(libc, "mmap", _c_void_p, [_c_void_p, _c_size_t, _c_int, _c_int, _c_int, ctypes.c_long])
         self._munmap = _need(libc, "munmap", _c_int, [_c_void_p, _c_size_t])
         # Linux's signature and MREMAP_MAYMOVE value; NetBSD has an mremap
@@ -97,7 +99,7 @@ class PosixMemory(NativeMemory):
         if use_usable_size:
             # glibc and the BSDs spell it malloc_usable_size, macOS malloc_size.
             for name in ("malloc_usable_size", "malloc_size"):
-                self._usable = _bind(quick, name, _c_size_t, [_c_void_p])
+                self._usable = _bind(libc, name, _c_size_t, [_c_void_p])
                 if self._usable is not None:
                     self.usable_size_name = name
                     break
