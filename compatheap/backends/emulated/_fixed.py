@@ -59,6 +59,11 @@ def reserve_size(initial: int, maximum: int) -> int:
 
 
 class FixedHeap(EmulatedHeap):
+    __slots__ = (
+        "size", "end", "page", "chunks", "chunks_held", "free_at", "free_end",
+        "by_size", "bins", "_overhead", "committed_end",
+    )  # fmt: skip
+
     def __init__(self, memory: NativeMemory, debug: DebugChecks, flags: int, initial: int, maximum: int) -> None:
         size = reserve_size(initial, maximum)
         executable = bool(flags & HEAP_CREATE_ENABLE_EXECUTE)

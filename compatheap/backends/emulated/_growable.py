@@ -58,6 +58,8 @@ _memset = ctypes.memset
 
 
 class GrowableHeap(EmulatedHeap):
+    __slots__ = ("page", "executable", "written", "capacity", "track_capacity")
+
     def __init__(self, memory: NativeMemory, debug: DebugChecks, flags: int) -> None:
         handle = memory.map_aligned(REGION_SIZE, HANDLE_ALIGNMENT)
         if not handle:

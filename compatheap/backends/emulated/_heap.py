@@ -91,8 +91,15 @@ class EmulatedHeap(abc.ABC):
     heap never handed out is refused before any memory is touched.
     """
 
-    #: Requests from this size on get a mapping of their own (none: never).
-    large_from: int = MAX_REQUEST + 1
+    # Slots: attribute reads cost the same however many a kind adds (an
+    # instance dict of more than 30 keys is slower to read on CPython 3.11),
+    # and a misspelt attribute fails instead of making a new one.
+    __slots__ = (
+        "memory", "debug", "checking", "tail_size", "flags", "handle", "large_from",
+        "lock", "guard", "turn", "holder", "holds", "alive", "blocks", "large", "spare",
+        "quarantine", "compat_info", "lfh_below", "lfh_counts", "lfh_capable",
+        "pending", "pending_count", "_walkers",
+    )  # fmt: skip
 
     def __init__(self, memory: NativeMemory, debug: DebugChecks, flags: int, handle: Address) -> None:
         self.memory = memory
@@ -101,6 +108,8 @@ class EmulatedHeap(abc.ABC):
         self.tail_size = debug.tail_size
         self.flags = flags
         self.handle = handle
+        #: Requests from this size on get a mapping of their own (here: never).
+        self.large_from = MAX_REQUEST + 1
         #: Held for the length of one call (never across calls: see HeapLock).
         self.lock = threading.RLock()
         #: What a call takes: the lock, or nothing on a HEAP_NO_SERIALIZE heap.
