@@ -17,8 +17,8 @@ from typing import Dict, List, Optional, Tuple
 from compatheap.backends.emulated._native import Address, NativeMemory, system_memory
 
 #: The calls that can fail. ``free`` and ``unmap`` of a whole mapping cannot;
-#: ``trim`` can (splitting a mapping meets the kernel's mapping-count limit).
-FAILABLE = ("malloc", "realloc", "map", "map_aligned", "trim", "remap")
+#: ``decommit`` and ``commit`` can (the system may refuse, or not promise zeros).
+FAILABLE = ("malloc", "realloc", "map", "map_aligned", "decommit", "commit", "remap")
 
 
 class NativeMisuse(AssertionError):
@@ -92,6 +92,13 @@ class FaultyMemory(NativeMemory):
         if self.mappings.get(address) != length:
             raise NativeMisuse(f"{what} of {address:#x}+{length:#x}, which is not a mapping made here")
 
+    def _inside(self, address: Address, length: int, what: str) -> None:
+        page = self.page_size
+        if address & (page - 1) or length & (page - 1) or length <= 0:
+            raise NativeMisuse(f"{what} of {address:#x}+{length:#x}: not whole pages")
+        if not any(start <= address and address + length <= start + n for start, n in self.mappings.items()):
+            raise NativeMisuse(f"{what} of {address:#x}+{length:#x}, which is not inside a mapping made here")
+
     # -- the seam ------------------------------------------------------------------
     def malloc(self, size: int) -> Address:
         if self._fails("malloc"):
@@ -146,14 +153,17 @@ class FaultyMemory(NativeMemory):
             del self.mappings[address]
         return done
 
-    def trim(self, address: Address, length: int, new_length: int) -> bool:
-        self._mapping(address, length, "trim")
-        if self._fails("trim"):
+    def decommit(self, address: Address, length: int) -> bool:
+        self._inside(address, length, "decommit")
+        if self._fails("decommit"):
             return False
-        done = self.real.trim(address, length, new_length)
-        if done:
-            self.mappings[address] = new_length
-        return done
+        return self.real.decommit(address, length)
+
+    def commit(self, address: Address, length: int, executable: bool = False) -> bool:
+        self._inside(address, length, "commit")
+        if self._fails("commit"):
+            return False
+        return self.real.commit(address, length, executable)
 
     def remap(self, address: Address, length: int, new_length: int, may_move: bool) -> Address:
         self._mapping(address, length, "remap")

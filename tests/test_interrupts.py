@@ -101,8 +101,11 @@ class InterruptingMemory(FaultyMemory):
             self.mappings[address + pages] = mapped - pages
         return done
 
-    def trim(self, address: Address, length: int, new_length: int) -> bool:
-        return self._around("trim", lambda: super(InterruptingMemory, self).trim(address, length, new_length))
+    def decommit(self, address: Address, length: int) -> bool:
+        return self._around("decommit", lambda: super(InterruptingMemory, self).decommit(address, length))
+
+    def commit(self, address: Address, length: int, executable: bool = False) -> bool:
+        return self._around("commit", lambda: super(InterruptingMemory, self).commit(address, length, executable))
 
     def remap(self, address: Address, length: int, new_length: int, may_move: bool) -> Address:
         real = super().remap
@@ -111,7 +114,7 @@ class InterruptingMemory(FaultyMemory):
 
 def _workload(k32: EmulatedBackend, heap: int) -> None:
     """Every kind of step: spare blocks, in-place and moving growth (realloc, mremap,
-    copying), shrinking (trim), frees to quarantine, compaction, a walk."""
+    copying), shrinking (decommit), growing back (commit), frees to quarantine, compaction, a walk."""
 
     def alloc(size: int, flags: int = 0) -> int:
         block = k32.HeapAlloc(heap, flags, size)

@@ -75,14 +75,20 @@ def test_map_commits_zeroed_pages_executable_only_when_asked(memory: WindowsMemo
     assert _query(start)[2] == MEM_FREE
 
 
-def test_trim_decommits_and_unmap_releases_the_rest(memory: WindowsMemory) -> None:
+def test_decommit_keeps_the_addresses_and_commit_brings_zeroed_pages(memory: WindowsMemory) -> None:
     page = memory.page_size
     start = memory.map(8 * page)
-    assert memory.trim(start, 8 * page, 3 * page)
+    ctypes.memset(start, 1, 8 * page)
+    assert memory.decommit(start + 3 * page, 5 * page)
     assert _query(start)[1:3] == (3 * page, MEM_COMMIT)
     assert _query(start + 3 * page)[2] == MEM_RESERVE  # the addresses stay ours until unmap
-    ctypes.memset(start, 1, 3 * page)  # what was kept is still usable
-    assert memory.unmap(start, 3 * page)
+    ctypes.memset(start, 2, 3 * page)  # what was kept is still usable
+    assert memory.commit(start + 3 * page, 2 * page)
+    assert _query(start + 3 * page)[1:3] == (2 * page, MEM_COMMIT)
+    assert ctypes.string_at(start + 3 * page, 2 * page) == bytes(2 * page)
+    assert memory.commit(start, 5 * page)  # committed pages stay as they were
+    assert ctypes.string_at(start, 3 * page) == b"\x02" * (3 * page)
+    assert memory.unmap(start, 8 * page)
     assert _query(start)[2] == MEM_FREE and _query(start + 3 * page)[2] == MEM_FREE
 
 

@@ -120,16 +120,58 @@ def test_aligned_mapping_leaks_nothing_when_trimming_fails(refuse: int) -> None:
     assert memory.mapped == 0
 
 
-def test_shrinking_a_large_block_survives_a_refused_unmap() -> None:
-    """Found by fault injection: the unmapped tail was forgotten even when munmap refused."""
-    native = FaultyMemory(only=("trim",))
+def test_shrinking_a_large_block_survives_a_refused_decommit() -> None:
+    """A shrink whose pages the system keeps: the block shrinks all the same, and
+    growing it again with HEAP_ZERO_MEMORY clears what the caller wrote there
+    (found by fault injection, when shrinking unmapped the tail: the tail was
+    forgotten even when munmap refused)."""
+    import ctypes
+
+    from compatheap import HEAP_ZERO_MEMORY
+
+    native = FaultyMemory(only=("decommit",))
     k32 = EmulatedBackend(memory=native)
     heap = k32.HeapCreate(0, 0, 0)
     block = k32.HeapAlloc(heap, 0, 0x300000)
+    assert block
+    ctypes.memset(block, 0xAB, 0x300000)
     native.fail_at = native.calls + 1
     assert k32.HeapReAlloc(heap, 0, block, 0x100000) == block
     assert native.injected == 1
+    assert k32.HeapSize(heap, 0, block) == 0x100000
+    assert k32.HeapReAlloc(heap, HEAP_ZERO_MEMORY, block, 0x300000) == block
+    assert ctypes.string_at(block, 0x100000) == b"\xab" * 0x100000
+    assert ctypes.string_at(block + 0x100000, 0x200000) == bytes(0x200000)
     assert k32.HeapFree(heap, 0, block) and k32.HeapDestroy(heap)
+    assert native.leaks() == []
+
+
+@pytest.mark.parametrize("flags", [0, 0x10])  # 0x10: HEAP_REALLOC_IN_PLACE_ONLY
+def test_growing_a_large_block_into_pages_the_system_will_not_commit(flags: int) -> None:
+    """Growing back into pages a shrink decommitted, when committing them is
+    refused: the block moves (its contents with it), or with
+    HEAP_REALLOC_IN_PLACE_ONLY the call fails and the block stays as it was."""
+    import ctypes
+
+    native = FaultyMemory(only=("commit",))
+    k32 = EmulatedBackend(memory=native)
+    heap = k32.HeapCreate(0, 0, 0)
+    block = k32.HeapAlloc(heap, 0, 0x300000)
+    assert block
+    ctypes.memset(block, 0x5A, 0x100000)
+    assert k32.HeapReAlloc(heap, 0, block, 0x100000) == block
+    native.fail_at = native.calls + 1
+    grown = k32.HeapReAlloc(heap, flags, block, 0x200000)
+    assert native.injected == 1
+    if flags:
+        assert grown is None and k32.GetLastError() == ERROR_NOT_ENOUGH_MEMORY
+        assert k32.HeapSize(heap, 0, block) == 0x100000
+        grown = block
+    else:
+        assert grown
+        assert grown != block and k32.HeapSize(heap, 0, grown) == 0x200000
+    assert ctypes.string_at(grown, 0x100000) == b"\x5a" * 0x100000
+    assert k32.HeapFree(heap, 0, grown) and k32.HeapDestroy(heap)
     assert native.leaks() == []
 
 

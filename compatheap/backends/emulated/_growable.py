@@ -11,7 +11,7 @@ a growth with HEAP_ZERO_MEMORY clears it).
 from __future__ import annotations
 
 import ctypes
-from typing import Dict, Iterator
+from typing import Dict, Iterator, Tuple
 
 from ..._constants import (
     HEAP_CREATE_ENABLE_EXECUTE,
@@ -85,6 +85,11 @@ class GrowableHeap(EmulatedHeap):
         """The length of a new mapping that holds a large block of ``size`` bytes."""
         granule = BIG_GRANULE if size >= BIG_FROM else self.page
         return (size + LARGE_HEADER + granule - 1) & ~(granule - 1)
+
+    def _page_end(self, size: int) -> int:
+        """Where, from its mapping's start, the last page a large block of ``size`` bytes touches ends."""
+        page = self.page
+        return (size + LARGE_HEADER + page - 1) & ~(page - 1)
 
     def _map(self, size: int) -> Address:
         length = self._pages(size)
@@ -199,25 +204,30 @@ class GrowableHeap(EmulatedHeap):
                 except MemoryError:  # Not recordable: clear what may be dirty now.
                     _memset(moved + old, 0, max(0, min(written, length - LARGE_HEADER) - old))
             return moved
+        if new > old:
+            # Within the mapping: pages a shrink decommitted come back (reading zero).
+            committed, needed = self._page_end(old), self._page_end(new)
+            if needed > committed and not self.memory.commit(start + committed, needed - committed, self.executable):
+                return 0
+            return address
         if new < old:
-            # Down to whole pages: a shrunk block keeps no more than its last
-            # page past its end. A refused trim still shrinks the block for
-            # the caller: the pages stay its own. The record shrinks first: at
-            # worst it names fewer pages than are mapped (a leak), never more.
-            page = self.page
-            need = (new + LARGE_HEADER + page - 1) & ~(page - 1)
-            if need < length:
-                large[address] = need
-                if self.memory.trim(start, length, need):
-                    length = need
-                else:
-                    large[address] = length
-            # Pages given back come back zero: only what is still mapped counts.
-            room = length - LARGE_HEADER
+            # The whole pages past the new end that the caller may have written
+            # go back to the system, as Windows decommits them; the mapping
+            # keeps its length, so growing again stays in place and costs no
+            # system call. What follows the new end on its last page stays as
+            # the caller left it.
+            reach = min(length - LARGE_HEADER, max(old, self.written.get(address, 0)))
+            keep, dirty = self._page_end(new), self._page_end(reach)
+            # The record first: cut short anywhere below, it says at worst that
+            # more may be dirty than is (a later growth clears zero bytes again).
             try:
-                self.written[address] = min(room, max(old, self.written.get(address, 0)))
+                self.written[address] = reach
+                recorded = True
             except MemoryError:  # Not recordable: clear what may be dirty now.
-                _memset(address + new, 0, min(old, room) - new)
+                _memset(address + new, 0, reach - new)
+                recorded = False
+            if dirty > keep and self.memory.decommit(start + keep, dirty - keep) and recorded:
+                self.written[address] = keep - LARGE_HEADER  # Past it, pages read zero now.
         return address
 
     def clear_mapped(self, address: Address, old: int, new: int, length: int) -> None:
@@ -279,13 +289,25 @@ class GrowableHeap(EmulatedHeap):
                 free(address)
 
     def committed(self) -> int:
-        # Small blocks count with their overhead; large ones by their whole mapping.
+        # Small blocks count with their overhead; large ones by the pages up to
+        # their end (the rest of a mapping is reserved only).
         large = self.large
         small = [size for address, size in self.blocks.items() if address not in large]
-        return REGION_COMMIT + sum(small) + BLOCK_OVERHEAD * len(small) + sum(large.values())
+        reached, _ = self._mapped()
+        return REGION_COMMIT + sum(small) + BLOCK_OVERHEAD * len(small) + reached
 
     def reserved(self) -> int:
-        return self.committed() + REGION_SIZE - REGION_COMMIT
+        reached, mapped = self._mapped()
+        return self.committed() + mapped - reached + REGION_SIZE - REGION_COMMIT
+
+    def _mapped(self) -> Tuple[int, int]:
+        """Bytes of the large blocks' mappings up to each block's last page, and in all."""
+        blocks = self.blocks
+        reached = mapped = 0
+        for address, length in list(self.large.items()):
+            reached += min(length, self._page_end(blocks.get(address, 0)))
+            mapped += length
+        return reached, mapped
 
     def release_all(self) -> None:
         memory = self.memory

@@ -4,8 +4,8 @@ Two families of calls, and nothing else:
 
 * the C allocator (``malloc``, ``realloc``, ``free`` and a usable-size query),
   which serves a growable heap's small blocks;
-* page mappings (map, unmap, trim, remap), which hold heap regions, fixed-size
-  heaps and large blocks.
+* page mappings (map, unmap, remap, and decommit/commit of pages inside
+  one), which hold heap regions, fixed-size heaps and large blocks.
 
 :class:`NativeMemory` states the contract; one module per system implements it
 (``_posix.py``: the C library and ``mmap``). A system is added as one more
@@ -90,11 +90,20 @@ class NativeMemory(abc.ABC):
         """Give back a whole mapping made by :meth:`map`, :meth:`map_aligned` or :meth:`remap`."""
 
     @abc.abstractmethod
-    def trim(self, address: Address, length: int, new_length: int) -> bool:
-        """Give back the pages of a mapping past ``new_length`` (page multiples); False if refused.
+    def decommit(self, address: Address, length: int) -> bool:
+        """Give the pages of ``address..+length`` (whole pages inside one mapping) back to the system.
 
-        The mapping keeps its start; afterwards it is ``new_length`` bytes long
-        for :meth:`unmap` and :meth:`remap`.
+        The mapping keeps its length and the addresses stay its own (Windows'
+        reserve and commit). True means the pages will read zero once
+        :meth:`commit` has made them usable again; False that they may still
+        hold what they held (the system refused, or does not promise zeros).
+        """
+
+    @abc.abstractmethod
+    def commit(self, address: Address, length: int, executable: bool = False) -> bool:
+        """Make pages that :meth:`decommit` gave back usable again (they read zero); False if refused.
+
+        Pages that are usable already stay as they are.
         """
 
     @abc.abstractmethod

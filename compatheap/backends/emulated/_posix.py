@@ -19,6 +19,7 @@ PROT_EXEC = getattr(_mmap, "PROT_EXEC", 4)
 _MAP_PRIVATE = getattr(_mmap, "MAP_PRIVATE", 2)
 _MAP_ANONYMOUS = getattr(_mmap, "MAP_ANONYMOUS", getattr(_mmap, "MAP_ANON", 0x20))
 _MREMAP_MAYMOVE = 1
+_MADV_DONTNEED = 4  # the same value on Linux, the BSDs and macOS
 PAGE_SIZE = getattr(_mmap, "PAGESIZE", 4096)
 _ALIGN = MEMORY_ALLOCATION_ALIGNMENT
 _MASK = _ALIGN - 1
@@ -37,7 +38,7 @@ def _libc() -> ctypes.CDLL:
         libc = ctypes.CDLL(None)
     except (OSError, TypeError) as exc:
         raise OSError(f"no C library in the process namespace ({exc})") from None
-    for symbol in ("malloc", "realloc", "free", "posix_memalign", "mmap", "munmap"):
+    for symbol in ("malloc", "realloc", "free", "posix_memalign", "mmap", "munmap", "madvise"):
         if not hasattr(libc, symbol):
             raise OSError(f"the C library lacks {symbol}()")
     return libc
@@ -89,9 +90,11 @@ class PosixMemory(NativeMemory):
         self._memalign = _need(libc, "posix_memalign", _c_int, [ctypes.POINTER(_c_void_p), _c_size_t, _c_size_t])
         self._mmap = _need(libc, "mmap", _c_void_p, [_c_void_p, _c_size_t, _c_int, _c_int, _c_int, ctypes.c_long])
         self._munmap = _need(libc, "munmap", _c_int, [_c_void_p, _c_size_t])
+        self._madvise = _need(libc, "madvise", _c_int, [_c_void_p, _c_size_t, _c_int])
         # Linux's signature and MREMAP_MAYMOVE value; NetBSD has an mremap
         # with five arguments, which this binding would call wrongly.
         linux = sys.platform.startswith("linux")
+        self._zeroes_dropped_pages = linux
         mremap = _bind(libc, "mremap", _c_void_p, [_c_void_p, _c_size_t, _c_size_t, _c_int]) if linux else None
         self._mremap = mremap if use_remap else None
         self.can_remap = self._mremap is not None
@@ -176,9 +179,15 @@ class PosixMemory(NativeMemory):
     def unmap(self, address: Address, length: int) -> bool:
         return bool(self._munmap(address, length) == 0)
 
-    def trim(self, address: Address, length: int, new_length: int) -> bool:
-        # Splitting a mapping may be refused (ENOMEM at the kernel's mapping-count limit).
-        return new_length >= length or self._munmap(address + new_length, length - new_length) == 0
+    def decommit(self, address: Address, length: int) -> bool:
+        # MADV_DONTNEED frees the pages and keeps the mapping whole (no split,
+        # so no mapping-count limit to meet). Only Linux promises that private
+        # anonymous pages read zero afterwards; elsewhere it is a hint.
+        done = self._madvise(address, length, _MADV_DONTNEED) == 0
+        return done and self._zeroes_dropped_pages
+
+    def commit(self, address: Address, length: int, executable: bool = False) -> bool:
+        return True  # Dropped pages stay mapped: touching them brings zero pages.
 
     def remap(self, address: Address, length: int, new_length: int, may_move: bool) -> Address:
         if self._mremap is None:

@@ -129,14 +129,16 @@ class WindowsMemory(NativeMemory):
 
     def unmap(self, address: Address, length: int) -> bool:
         # MEM_RELEASE takes the reservation's base and size 0: it frees the whole
-        # reservation, pages decommitted by trim() included.
+        # reservation, pages decommitted by decommit() included.
         return bool(self._virtual_free(address, 0, MEM_RELEASE))
 
-    def trim(self, address: Address, length: int, new_length: int) -> bool:
-        if new_length >= length:
-            return True
-        # The pages go back to the system; their addresses stay reserved until unmap().
-        return bool(self._virtual_free(address + new_length, length - new_length, MEM_DECOMMIT))
+    def decommit(self, address: Address, length: int) -> bool:
+        # The addresses stay reserved until unmap(); committed again, they read zero.
+        return bool(self._virtual_free(address, length, MEM_DECOMMIT))
+
+    def commit(self, address: Address, length: int, executable: bool = False) -> bool:
+        protect = PAGE_EXECUTE_READWRITE if executable else PAGE_READWRITE
+        return bool(self._virtual_alloc(address, length, MEM_COMMIT, protect))
 
     def remap(self, address: Address, length: int, new_length: int, may_move: bool) -> Address:
         return 0
