@@ -6,6 +6,8 @@ not kill the run.
 
 from __future__ import annotations
 
+from typing import Tuple
+
 import pytest
 
 from compatheap import ERROR_NOT_ENOUGH_MEMORY
@@ -120,6 +122,19 @@ def test_aligned_mapping_leaks_nothing_when_trimming_fails(refuse: int) -> None:
     assert memory.mapped == 0
 
 
+def _large_block(failable: Tuple[str, ...], fill: int, filled: int) -> Tuple[FaultyMemory, EmulatedBackend, int, int]:
+    """A 3 MiB block on a growable heap over memory whose ``failable`` calls can be made to fail, its start filled."""
+    import ctypes
+
+    native = FaultyMemory(only=failable)
+    k32 = EmulatedBackend(memory=native)
+    heap = k32.HeapCreate(0, 0, 0)
+    block = k32.HeapAlloc(heap, 0, 0x300000)
+    assert heap and block
+    ctypes.memset(block, fill, filled)
+    return native, k32, heap, block
+
+
 def test_shrinking_a_large_block_survives_a_refused_decommit() -> None:
     """A shrink whose pages the system keeps: the block shrinks all the same, and
     growing it again with HEAP_ZERO_MEMORY clears what the caller wrote there
@@ -129,12 +144,7 @@ def test_shrinking_a_large_block_survives_a_refused_decommit() -> None:
 
     from compatheap import HEAP_ZERO_MEMORY
 
-    native = FaultyMemory(only=("decommit",))
-    k32 = EmulatedBackend(memory=native)
-    heap = k32.HeapCreate(0, 0, 0)
-    block = k32.HeapAlloc(heap, 0, 0x300000)
-    assert block
-    ctypes.memset(block, 0xAB, 0x300000)
+    native, k32, heap, block = _large_block(("decommit",), 0xAB, 0x300000)
     native.fail_at = native.calls + 1
     assert k32.HeapReAlloc(heap, 0, block, 0x100000) == block
     assert native.injected == 1
@@ -153,12 +163,7 @@ def test_growing_a_large_block_into_pages_the_system_will_not_commit(flags: int)
     HEAP_REALLOC_IN_PLACE_ONLY the call fails and the block stays as it was."""
     import ctypes
 
-    native = FaultyMemory(only=("commit",))
-    k32 = EmulatedBackend(memory=native)
-    heap = k32.HeapCreate(0, 0, 0)
-    block = k32.HeapAlloc(heap, 0, 0x300000)
-    assert block
-    ctypes.memset(block, 0x5A, 0x100000)
+    native, k32, heap, block = _large_block(("commit",), 0x5A, 0x100000)
     assert k32.HeapReAlloc(heap, 0, block, 0x100000) == block
     native.fail_at = native.calls + 1
     grown = k32.HeapReAlloc(heap, flags, block, 0x200000)
