@@ -400,3 +400,24 @@ def test_summary_counts_a_large_block_once(own_heap: Tuple[EmulatedBackend, int]
     assert size <= grown < size + 0x10000, hex(grown)
     assert k32.HeapFree(heap, 0, block)
     assert committed() == before
+
+
+def test_summary_counts_a_shrunk_large_blocks_pages_as_reserved(own_heap: Tuple[EmulatedBackend, int]) -> None:
+    """A large block that shrinks keeps its mapping: the pages past its new end
+    leave cbCommitted and stay in cbReserved, and growing back restores both."""
+    k32, heap = own_heap
+
+    def figures() -> Tuple[int, int]:
+        summary = HEAP_SUMMARY(cb=ctypes.sizeof(HEAP_SUMMARY))
+        assert k32.HeapSummary(heap, 0, ctypes.byref(summary))
+        return int(summary.cbCommitted), int(summary.cbReserved)
+
+    block = k32.HeapAlloc(heap, 0, 0x800000)
+    assert block
+    committed, reserved = figures()
+    assert k32.HeapReAlloc(heap, 0, block, 0x200000) == block
+    shrunk_committed, shrunk_reserved = figures()
+    assert 0x600000 - 0x1000 <= committed - shrunk_committed <= 0x600000
+    assert shrunk_reserved == reserved
+    assert k32.HeapReAlloc(heap, 0, block, 0x800000) == block
+    assert figures() == (committed, reserved)
