@@ -259,20 +259,19 @@ class EmulatedHeap(abc.ABC):
         """
         if self.pending_count and not self.adopt_pending():
             return self._free_short_of_memory(address)
-        blocks = self.blocks
-        size = blocks.get(address)
-        if size is None:
-            return INVALID_PARAMETER
         if self.checking:
-            if not self.block_intact(address, size):
+            size = self.blocks.get(address)
+            if size is not None and not self.block_intact(address, size):
                 # The debug heap refuses to free a block whose tail was overrun.
                 return INVALID_PARAMETER
-        elif size <= SPARE_MAX_SIZE and not (self.large and address in self.large):
+        size = self.blocks.pop(address, None)
+        if size is None:
+            return INVALID_PARAMETER
+        if size <= SPARE_MAX_SIZE and not self.checking and not (self.large and address in self.large):
             # Kept for the next allocation of its size (not with debug checks:
             # freed blocks go to quarantine then; never a mapped block).
             spare = self.spare.get(size)
             if spare is None or len(spare) < SPARE_PER_SIZE:
-                del blocks[address]
                 try:
                     if spare is None:
                         spare = self.spare[size] = []
@@ -280,7 +279,6 @@ class EmulatedHeap(abc.ABC):
                 except MemoryError:  # Not kept, then: given back.
                     self.release(address, size)
                 return 0
-        del blocks[address]
         self.release(address, size)
         return 0
 
