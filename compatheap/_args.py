@@ -69,7 +69,9 @@ def pointer_arg(value: Any, position: int) -> int:
 #: The last byref() taken as a buffer, with its answer. A byref() cannot
 #: change, and only a foreign call can tell its offset, so a caller that passes
 #: the same one call after call (a HeapWalk loop) pays for that call once.
-#: Holding it keeps its object alive until another byref() comes.
+#: Only a byref() of an object owning its memory is kept (it stays alive until
+#: another comes): one over another object's buffer (``from_buffer`` of an
+#: mmap, say) would keep that buffer exported.
 _last_byref: Tuple[Any, Any, Tuple[int, Optional[int]]] = (None, None, (0, None))
 
 
@@ -94,7 +96,8 @@ def buffer_arg(value: Any, position: int, ptr_type: Optional[Any] = None) -> Tup
             start = ctypes.addressof(referent)
             if address >= start:
                 found = address, ctypes.sizeof(referent) - (address - start)
-                _last_byref = (value, ptr_type, found)
+                if referent._b_needsfree_:
+                    _last_byref = (value, ptr_type, found)
                 return found
     if ptr_type is not None and value is not None:
         try:

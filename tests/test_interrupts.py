@@ -15,10 +15,12 @@ raises, through the Win32-named functions, in a child process.
 from __future__ import annotations
 
 import ctypes
+import functools
 import signal
 import subprocess
 import sys
-from typing import Callable, Iterator, List, Tuple, TypeVar
+from types import CodeType, FrameType
+from typing import Any, Callable, Iterator, List, Set, Tuple, TypeVar
 
 import pytest
 
@@ -341,3 +343,63 @@ def test_win32_calls_survive_a_storm_of_raising_signal_handlers(storm: str) -> N
             timeout=120,
         )
         assert result.returncode == 0, f"seed {seed}: {result.stdout}{result.stderr}"
+
+
+def _interrupt_at_line(line: int, code: Set[CodeType], call: Callable[[], object]) -> bool:
+    """Run ``call`` with an :class:`Interrupt` raised at its ``line``-th executed
+    line inside ``code`` (as a signal handler's exception lands between two
+    statements); whether it was raised (False: the call ran fewer lines)."""
+    seen = 0
+    fired = False
+
+    def local(frame: FrameType, event: str, arg: Any) -> Any:
+        nonlocal seen, fired
+        if event == "line":
+            seen += 1
+            if seen == line:
+                fired = True
+                raise Interrupt(f"at line {frame.f_lineno} of {frame.f_code.co_name}")
+        return local
+
+    def enter(frame: FrameType, event: str, arg: Any) -> Any:
+        return local if frame.f_code in code else None
+
+    sys.settrace(enter)
+    try:
+        call()
+    except Interrupt:
+        pass
+    finally:
+        sys.settrace(None)
+    return fired
+
+
+def test_an_interrupted_shrink_of_a_mapped_block_never_lets_old_bytes_pass_for_zero() -> None:
+    """A large block shrunk with an exception landing at each line of the shrink
+    in turn, then grown back with HEAP_ZERO_MEMORY: every byte past the size the
+    block had when the call was cut short reads zero, every byte before it is
+    the caller's. (Cut short after its record shrank, a shrink once left the
+    bytes past the new end looking untouched.)"""
+    from compatheap.backends.emulated._growable import GrowableHeap
+    from compatheap.backends.emulated._heap import EmulatedHeap
+
+    code = {EmulatedHeap.realloc.__code__, GrowableHeap.resize_mapped.__code__, GrowableHeap.note_reach.__code__}
+    big, small = 3 * LARGE_THRESHOLD, 0x1000
+    line = 0
+    while True:
+        line += 1
+        k32 = EmulatedBackend()
+        heap = k32.HeapCreate(0, 0, 0)
+        block = k32.HeapAlloc(heap, 0, big)
+        assert heap and block
+        ctypes.memset(block, 0xAB, big)
+        if not _interrupt_at_line(line, code, functools.partial(k32.HeapReAlloc, heap, 0, block, small)):
+            assert k32.HeapDestroy(heap)
+            break
+        size = k32.HeapSize(heap, 0, block)
+        assert size in (big, small), (line, size)
+        assert k32.HeapReAlloc(heap, HEAP_ZERO_MEMORY, block, big) == block, line
+        assert ctypes.string_at(block, size) == b"\xab" * size, line
+        assert ctypes.string_at(block + size, big - size) == bytes(big - size), line
+        assert k32.HeapValidate(heap, 0, None) and k32.HeapDestroy(heap)
+    assert line > 10  # the shrink's lines were all reached

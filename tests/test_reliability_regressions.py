@@ -293,3 +293,25 @@ def test_a_byref_passed_again_gets_the_same_extent_as_the_first_time() -> None:
             buffer_arg(ref, 2, p_summary)
         assert buffer_arg(ref, 2, p_entry) == (ctypes.addressof(entry), ctypes.sizeof(entry))
         assert buffer_arg(ref, 2) == (ctypes.addressof(entry), ctypes.sizeof(entry))
+
+
+def test_a_walk_into_another_objects_buffer_leaves_it_unexported() -> None:
+    """An entry made over an mmap (``from_buffer``) and walked with ``byref``:
+    once the entry is gone the mmap closes (the remembered byref once kept the
+    buffer exported)."""
+    import ctypes
+    import gc
+    import mmap
+
+    from compatheap import PROCESS_HEAP_ENTRY
+
+    k32 = EmulatedBackend()
+    heap = k32.HeapCreate(0, 0, 0)
+    assert heap and k32.HeapAlloc(heap, 0, 16)
+    pages = mmap.mmap(-1, 4096)
+    entry = PROCESS_HEAP_ENTRY.from_buffer(pages)
+    assert k32.HeapWalk(heap, ctypes.byref(entry)) and entry.lpData == heap
+    del entry
+    gc.collect()
+    pages.close()  # BufferError while anything still holds the entry
+    assert k32.HeapDestroy(heap)

@@ -230,6 +230,14 @@ class GrowableHeap(EmulatedHeap):
                 self.written[address] = keep - LARGE_HEADER  # Past it, pages read zero now.
         return address
 
+    def note_reach(self, address: Address, size: int) -> None:
+        written = self.written
+        if written.get(address, 0) < size:
+            try:
+                written[address] = size
+            except MemoryError:
+                pass  # resize_mapped(), next, clears what may be dirty instead.
+
     def clear_mapped(self, address: Address, old: int, new: int, length: int) -> None:
         # Past the end of the old mapping the pages are new, hence zero; and so
         # is everything past the largest size the block ever had (it was never

@@ -192,6 +192,13 @@ class EmulatedHeap(abc.ABC):
     def release_all(self) -> None:
         """Give back every block and the heap's own memory (HeapDestroy)."""
 
+    def note_reach(self, address: Address, size: int) -> None:
+        """Before a mapped block's record shrinks from ``size``: the caller may have written that far.
+
+        Only kinds that make mapped blocks keep such a note (see :meth:`clear_mapped`).
+        """
+        return None  # Without notes, clear_mapped() clears every byte it is asked to.
+
     def clear_mapped(self, address: Address, old: int, new: int, length: int) -> None:
         """Make bytes ``old..new`` of a mapped block, just grown, read 0.
 
@@ -332,6 +339,10 @@ class EmulatedHeap(abc.ABC):
             # Shrinking: the record first, then the room goes back.
             if self.tail_size and not mapped:
                 self.debug.write_tail(address, size)
+            if mapped:
+                # Before the record shrinks: bytes the caller wrote past the
+                # new end must never pass for zero, however this call ends.
+                self.note_reach(address, old)
             blocks[address] = size  # An existing key: no memory needed.
             if mapped:
                 self.resize_mapped(address, mapped, old, size, False)
