@@ -295,7 +295,7 @@ class EmulatedBackend(HeapBackend):
         with NO_LOCK if flags & HEAP_NO_SERIALIZE else heap.guard:
             if heap.holder is not None and not flags & HEAP_NO_SERIALIZE:
                 _wait_turn(heap)
-            result = heap.realloc(address, size, flags) if heap.alive else -ERROR_INVALID_HANDLE
+            result = heap.realloc(address, size, flags)
         if result > 0:
             return result
         return self._no_block(result, flags | heap.flags, "HeapReAlloc", size)
@@ -404,9 +404,7 @@ class EmulatedBackend(HeapBackend):
 
     # -- inspection --------------------------------------------------------------------------
     def HeapWalk(self, hHeap: HANDLE, lpEntry: OutBuffer) -> int:
-        heap = self._heaps.get(hHeap) if type(hHeap) is int else None
-        if heap is None:
-            heap = self._heap(hHeap)
+        heap = self._heap(hHeap)
         address, room = buffer_arg(lpEntry, 2, _P_ENTRY)
         if heap is None:
             return self._false(ERROR_INVALID_HANDLE)

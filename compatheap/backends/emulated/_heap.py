@@ -319,11 +319,14 @@ class EmulatedHeap(abc.ABC):
         moves it (the kind decides how: ``realloc``, or allocate and copy).
         """
         if self.pending_count and not self.adopt_pending():
+            if not self.alive:
+                return INVALID_HANDLE
             # No move may start unless its bookkeeping has a slot to fall back on.
             return INVALID_PARAMETER if self.find_pending(address) is None else NO_MEMORY
         old = self.blocks.get(address)
         if old is None:
-            return INVALID_PARAMETER
+            # (A destroyed heap has no blocks: the handle is what is wrong then.)
+            return INVALID_PARAMETER if self.alive else INVALID_HANDLE
         if size > MAX_REQUEST:
             return NO_MEMORY
         if self.checking and not self.block_intact(address, old):
