@@ -212,22 +212,19 @@ class GrowableHeap(EmulatedHeap):
             return address
         if new < old:
             # The whole pages past the new end that the caller may have written
+            # (note_reach() recorded how far, before the block's record shrank)
             # go back to the system, as Windows decommits them; the mapping
             # keeps its length, so growing again stays in place and costs no
             # system call. What follows the new end on its last page stays as
             # the caller left it.
-            reach = min(length - LARGE_HEADER, max(old, self.written.get(address, 0)))
-            keep, dirty = self._page_end(new), self._page_end(reach)
-            # The record first: cut short anywhere below, it says at worst that
-            # more may be dirty than is (a later growth clears zero bytes again).
-            try:
-                self.written[address] = reach
-                recorded = True
-            except MemoryError:  # Not recordable: clear what may be dirty now.
-                _memset(address + new, 0, reach - new)
-                recorded = False
-            if dirty > keep and self.memory.decommit(start + keep, dirty - keep) and recorded:
-                self.written[address] = keep - LARGE_HEADER  # Past it, pages read zero now.
+            reach = self.written.get(address)
+            if reach is None:  # The note found no memory: clear what may be dirty now.
+                _memset(address + new, 0, old - new)
+            keep, dirty = self._page_end(new), self._page_end(old if reach is None else reach)
+            if dirty > keep and self.memory.decommit(start + keep, dirty - keep) and reach is not None:
+                # Past it, pages read zero now. (Cut short before this line,
+                # the note says more may be dirty than is: harmless.)
+                self.written[address] = keep - LARGE_HEADER
         return address
 
     def note_reach(self, address: Address, size: int) -> None:
@@ -236,7 +233,7 @@ class GrowableHeap(EmulatedHeap):
             try:
                 written[address] = size
             except MemoryError:
-                pass  # resize_mapped(), next, clears what may be dirty instead.
+                pass  # resize_mapped(), next, clears what may be dirty instead (no note: no record).
 
     def clear_mapped(self, address: Address, old: int, new: int, length: int) -> None:
         # Past the end of the old mapping the pages are new, hence zero; and so
@@ -297,25 +294,24 @@ class GrowableHeap(EmulatedHeap):
                 free(address)
 
     def committed(self) -> int:
-        # Small blocks count with their overhead; large ones by the pages up to
-        # their end (the rest of a mapping is reserved only).
-        large = self.large
-        small = [size for address, size in self.blocks.items() if address not in large]
-        reached, _ = self._mapped()
-        return REGION_COMMIT + sum(small) + BLOCK_OVERHEAD * len(small) + reached
+        small, reached, _ = self._usage()
+        return REGION_COMMIT + small + reached
 
     def reserved(self) -> int:
-        reached, mapped = self._mapped()
-        return self.committed() + mapped - reached + REGION_SIZE - REGION_COMMIT
+        small, _, mapped = self._usage()
+        return REGION_SIZE + small + mapped
 
-    def _mapped(self) -> Tuple[int, int]:
-        """Bytes of the large blocks' mappings up to each block's last page, and in all."""
-        blocks = self.blocks
+    def _usage(self) -> Tuple[int, int, int]:
+        """Bytes of the small blocks with their overhead; of the large blocks'
+        mappings up to each block's last page (the rest is reserved only); and
+        of those mappings in all."""
+        blocks, large = self.blocks, self.large
+        small = [size for address, size in blocks.items() if address not in large]
         reached = mapped = 0
-        for address, length in list(self.large.items()):
+        for address, length in list(large.items()):
             reached += min(length, self._page_end(blocks.get(address, 0)))
             mapped += length
-        return reached, mapped
+        return sum(small) + BLOCK_OVERHEAD * len(small), reached, mapped
 
     def release_all(self) -> None:
         memory = self.memory
