@@ -19,10 +19,37 @@ were; none raises for a refusal of the system.
 from __future__ import annotations
 
 import abc
-from typing import List, Optional, Tuple, Type
+from typing import Any, Callable, List, Optional, Sequence, Tuple, Type
 
 #: A memory address as the emulation handles it: a plain int, 0 for NULL.
 Address = int
+#: A C function bound with its argtypes and restype: it returns an int, or None
+#: for a NULL pointer (or a void function).
+CFunction = Callable[..., Optional[int]]
+
+
+def bind(lib: Any, name: str, restype: object, argtypes: Sequence[object]) -> Optional[CFunction]:
+    """``name`` from ``lib`` with its prototype set, or None where ``lib`` lacks it.
+
+    ``lib`` is a library object of the caller's own (a new ``PyDLL(None)``,
+    ``WinDLL("kernel32")``): the prototype goes on its function object, which
+    nobody else's calls go through.
+    """
+    function = getattr(lib, name, None)
+    if function is None:
+        return None
+    function.restype = restype
+    function.argtypes = list(argtypes)
+    bound: CFunction = function
+    return bound
+
+
+def need(lib: Any, name: str, restype: object, argtypes: Sequence[object]) -> CFunction:
+    """:func:`bind` of a function the implementation's probe found: ``OSError`` if it is missing all the same."""
+    function = bind(lib, name, restype, argtypes)
+    if function is None:
+        raise OSError(f"cannot bind {name}()")
+    return function
 
 
 class NativeMemory(abc.ABC):

@@ -5,10 +5,10 @@ from __future__ import annotations
 import ctypes
 import mmap as _mmap
 import sys
-from typing import Callable, Optional, Sequence, Tuple
+from typing import Optional, Tuple
 
 from ..._constants import MEMORY_ALLOCATION_ALIGNMENT
-from ._native import Address, NativeMemory
+from ._native import Address, CFunction, NativeMemory, bind, need
 
 _c_void_p, _c_size_t, _c_int = ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int
 _MAP_FAILED = (1 << (8 * ctypes.sizeof(_c_void_p))) - 1
@@ -25,11 +25,6 @@ _ALIGN = MEMORY_ALLOCATION_ALIGNMENT
 _MASK = _ALIGN - 1
 
 
-#: A C function bound with its argtypes and restype: it returns an int, or None
-#: for a NULL pointer (or a void function).
-CFunction = Callable[..., Optional[int]]
-
-
 def _libc() -> ctypes.CDLL:
     """The process's C library, or raise ``OSError`` when there is none."""
     # CDLL(None) is the running process's global namespace on POSIX; Windows
@@ -42,27 +37,6 @@ def _libc() -> ctypes.CDLL:
         if not hasattr(libc, symbol):
             raise OSError(f"the C library lacks {symbol}()")
     return libc
-
-
-def _bind(lib: ctypes.CDLL, name: str, restype: object, argtypes: Sequence[object]) -> Optional[CFunction]:
-    """``name`` from ``lib`` as a function object of its own, or None where ``lib`` lacks it."""
-    found = getattr(lib, name, None)
-    if found is None:
-        return None
-    # A private function object: setting argtypes on the shared one would
-    # change it for every other user of CDLL(None).
-    bound = type(found)((name, lib))
-    bound.restype = restype
-    bound.argtypes = list(argtypes)
-    function: CFunction = bound
-    return function
-
-
-def _need(lib: ctypes.CDLL, name: str, restype: object, argtypes: Sequence[object]) -> CFunction:
-    function = _bind(lib, name, restype, argtypes)
-    if function is None:  # (_libc() checked these)
-        raise OSError(f"the C library lacks {name}()")
-    return function
 
 
 class PosixMemory(NativeMemory):
@@ -84,25 +58,25 @@ class PosixMemory(NativeMemory):
         # one (munmap of many resident pages) is what CPython's own allocator
         # and glibc's free() already do with the GIL held.
         libc = ctypes.PyDLL(None)
-        self._malloc = _need(libc, "malloc", _c_void_p, [_c_size_t])
-        self._realloc = _need(libc, "realloc", _c_void_p, [_c_void_p, _c_size_t])
-        self._free = _need(libc, "free", None, [_c_void_p])
-        self._memalign = _need(libc, "posix_memalign", _c_int, [ctypes.POINTER(_c_void_p), _c_size_t, _c_size_t])
-        self._mmap = _need(libc, "mmap", _c_void_p, [_c_void_p, _c_size_t, _c_int, _c_int, _c_int, ctypes.c_long])
-        self._munmap = _need(libc, "munmap", _c_int, [_c_void_p, _c_size_t])
-        self._madvise = _need(libc, "madvise", _c_int, [_c_void_p, _c_size_t, _c_int])
+        self._malloc = need(libc, "malloc", _c_void_p, [_c_size_t])
+        self._realloc = need(libc, "realloc", _c_void_p, [_c_void_p, _c_size_t])
+        self._free = need(libc, "free", None, [_c_void_p])
+        self._memalign = need(libc, "posix_memalign", _c_int, [ctypes.POINTER(_c_void_p), _c_size_t, _c_size_t])
+        self._mmap = need(libc, "mmap", _c_void_p, [_c_void_p, _c_size_t, _c_int, _c_int, _c_int, ctypes.c_long])
+        self._munmap = need(libc, "munmap", _c_int, [_c_void_p, _c_size_t])
+        self._madvise = need(libc, "madvise", _c_int, [_c_void_p, _c_size_t, _c_int])
         # Linux's signature and MREMAP_MAYMOVE value; NetBSD has an mremap
         # with five arguments, which this binding would call wrongly.
         linux = sys.platform.startswith("linux")
         self._zeroes_dropped_pages = linux
-        mremap = _bind(libc, "mremap", _c_void_p, [_c_void_p, _c_size_t, _c_size_t, _c_int]) if linux else None
+        mremap = bind(libc, "mremap", _c_void_p, [_c_void_p, _c_size_t, _c_size_t, _c_int]) if linux else None
         self._mremap = mremap if use_remap else None
         self.can_remap = self._mremap is not None
         self._usable: Optional[CFunction] = None
         if use_usable_size:
             # glibc and the BSDs spell it malloc_usable_size, macOS malloc_size.
             for name in ("malloc_usable_size", "malloc_size"):
-                self._usable = _bind(libc, name, _c_size_t, [_c_void_p])
+                self._usable = bind(libc, name, _c_size_t, [_c_void_p])
                 if self._usable is not None:
                     self.usable_size_name = name
                     break

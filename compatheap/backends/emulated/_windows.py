@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import ctypes
 import mmap as _mmap
-from typing import Any, List, Tuple
+from typing import Any, Tuple
 
 from ..._constants import MEMORY_ALLOCATION_ALIGNMENT
-from ._native import Address, NativeMemory
+from ._native import Address, NativeMemory, need
 
 _c_void_p, _c_size_t, _c_uint32, _c_int = ctypes.c_void_p, ctypes.c_size_t, ctypes.c_uint32, ctypes.c_int
 
@@ -50,13 +50,6 @@ def _libraries() -> Tuple[Any, Any]:
     return ucrt_quick, kernel32
 
 
-def _bind(lib: Any, name: str, restype: Any, argtypes: List[Any]) -> Any:
-    func: Any = getattr(lib, name)
-    func.restype = restype
-    func.argtypes = argtypes
-    return func
-
-
 class WindowsMemory(NativeMemory):
     """``malloc`` and friends from ucrtbase (``_msize`` as the usable size); ``VirtualAlloc`` for pages."""
 
@@ -72,12 +65,12 @@ class WindowsMemory(NativeMemory):
         ucrt_quick, kernel32 = _libraries()
         # The allocator calls are short and never wait on Python: through
         # PyDLL they keep the GIL. The page calls may take long; they let go.
-        self._malloc = _bind(ucrt_quick, "malloc", _c_void_p, [_c_size_t])
-        self._realloc = _bind(ucrt_quick, "realloc", _c_void_p, [_c_void_p, _c_size_t])
-        self._free = _bind(ucrt_quick, "free", None, [_c_void_p])
-        self._msize = _bind(ucrt_quick, "_msize", _c_size_t, [_c_void_p])
-        self._virtual_alloc = _bind(kernel32, "VirtualAlloc", _c_void_p, [_c_void_p, _c_size_t, _c_uint32, _c_uint32])
-        self._virtual_free = _bind(kernel32, "VirtualFree", _c_int, [_c_void_p, _c_size_t, _c_uint32])
+        self._malloc = need(ucrt_quick, "malloc", _c_void_p, [_c_size_t])
+        self._realloc = need(ucrt_quick, "realloc", _c_void_p, [_c_void_p, _c_size_t])
+        self._free = need(ucrt_quick, "free", None, [_c_void_p])
+        self._msize = need(ucrt_quick, "_msize", _c_size_t, [_c_void_p])
+        self._virtual_alloc = need(kernel32, "VirtualAlloc", _c_void_p, [_c_void_p, _c_size_t, _c_uint32, _c_uint32])
+        self._virtual_free = need(kernel32, "VirtualFree", _c_int, [_c_void_p, _c_size_t, _c_uint32])
         # No call resizes a reservation: remap() always declines.
         self.can_remap = False
         if use_usable_size:
@@ -101,7 +94,7 @@ class WindowsMemory(NativeMemory):
         self._free(address)
 
     def usable_size(self, address: Address) -> int:
-        return int(self._msize(address))
+        return self._msize(address) or 0
 
     # -- page mappings -------------------------------------------------------
     def map(self, length: int, executable: bool = False) -> Address:
