@@ -59,7 +59,7 @@ import threading
 import weakref
 from contextlib import contextmanager
 from types import TracebackType
-from typing import Any, Callable, Dict, Iterator, List, NamedTuple, Optional, Tuple, Type, TypeVar
+from typing import Any, Callable, Dict, Iterator, List, NamedTuple, Optional, Tuple, Type, TypeVar, Union
 
 from ._constants import (
     ERROR_NO_MORE_ITEMS,
@@ -142,6 +142,11 @@ class HeapUsage(NamedTuple):
 
 class _Transition(str):
     """A reason to be dead set for the length of one call; its identity says whose it is."""
+
+    def withdraw(self, owner: Union["Heap", Block]) -> None:
+        """The call failed: ``owner`` lives again, unless something else marked it since."""
+        if owner._gone is self:
+            owner._gone = None
 
 
 class Heap:
@@ -295,14 +300,12 @@ class Heap:
                     for block in blocks:
                         block._release_views()
                 except BufferError:
-                    if self._gone is mark:
-                        self._gone = None
+                    mark.withdraw(self)
                     raise
                 api = self._api
                 if not api.HeapDestroy(self._handle):
                     code = api.GetLastError()
-                    if self._gone is mark:
-                        self._gone = None
+                    mark.withdraw(self)
                     raise HeapError.from_last_error(f"HeapDestroy({self._handle:#x})", code)
                 self._destroyed = True
                 self._gone = "was destroyed"
@@ -447,14 +450,12 @@ class Heap:
                 try:
                     block._release_views()
                 except BufferError:
-                    if block._gone is mark:
-                        block._gone = None
+                    mark.withdraw(block)
                     raise
                 address = block._address
                 result, code = self._backend_call(lambda: call(address))
                 if not result:
-                    if block._gone is mark:
-                        block._gone = None
+                    mark.withdraw(block)
                     raise HeapError.from_last_error(describe(address), code)
                 self._blocks.pop(block, None)
                 return finish(result)
