@@ -17,26 +17,25 @@ _DWORD_MASK = 0xFFFFFFFF
 _CDATA: Any = ctypes.c_int.__mro__[-2]  # the private common base of ctypes instances
 
 
-def _identity(value: Any) -> Any:
-    # A NULL pointer arrives as None: returned as is, the C result would be garbage.
-    return 0 if value is None else value
-
-
-def _converter(ctype: Any) -> Callable[[Any], Any]:
-    # A C-callable identity: calling it makes ctypes convert the argument.
-    return ctypes.CFUNCTYPE(ctypes.c_size_t, ctype)(_identity)
+def _echo(ctype: Any) -> Callable[[Any, None, int], Any]:
+    # A C function that hands its first argument back as ctypes converted it:
+    # memmove of zero bytes returns its destination. A real C call, so a
+    # conversion that fails (Python's memory running out, too) raises, where
+    # a Python callback's failure would be printed and its result be garbage.
+    memmove = ctypes.cast(ctypes.memmove, ctypes.c_void_p).value or 0
+    return ctypes.PYFUNCTYPE(ctypes.c_size_t, ctype, ctypes.c_void_p, ctypes.c_size_t)(memmove)
 
 
 #: The type of what ``ctypes.byref()`` returns.
 _BYREF = type(ctypes.byref(ctypes.c_int()))
-_via_size = _converter(ctypes.c_size_t)
-_via_dword = _converter(ctypes.c_uint32)
-_via_ulong_ptr = _converter(ctypes.c_void_p)
+_via_size = _echo(ctypes.c_size_t)
+_via_dword = _echo(ctypes.c_uint32)
+_via_ulong_ptr = _echo(ctypes.c_void_p)
 
 
-def _slow(conv: Callable[[Any], Any], value: Any, position: int) -> int:
+def _slow(conv: Callable[[Any, None, int], Any], value: Any, position: int) -> int:
     try:
-        return int(conv(value) or 0)
+        return int(conv(value, None, 0))
     except ctypes.ArgumentError as exc:
         # ctypes numbers the converter's own argument; report the caller's.
         reason = str(exc).split(": ", 1)[-1]
@@ -54,7 +53,7 @@ def dword_arg(value: Any, position: int) -> int:
     """A ``DWORD`` argument."""
     if type(value) is int:
         return value & _DWORD_MASK
-    return _slow(_via_dword, value, position)
+    return _slow(_via_dword, value, position) & _DWORD_MASK  # (a 32-bit argument's upper half is undefined)
 
 
 def pointer_arg(value: Any, position: int) -> int:

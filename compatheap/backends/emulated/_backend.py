@@ -452,9 +452,12 @@ class EmulatedBackend(HeapBackend):
                 _wait_turn(heap)
             if not heap.alive:  # Destroyed since the check above.
                 return self._false(ERROR_INVALID_HANDLE)
-            summary.cbAllocated = heap.allocated()
-            summary.cbCommitted = heap.committed()
-            summary.cbReserved = summary.cbMaxReserve = heap.reserved()
+            try:
+                summary.cbAllocated = heap.allocated()
+                summary.cbCommitted = heap.committed()
+                summary.cbReserved = summary.cbMaxReserve = heap.reserved()
+            except MemoryError:
+                return self._false(ERROR_NOT_ENOUGH_MEMORY)
         if room is None and not self._write_out(address, room, bytes(summary)):
             return self._false(ERROR_NOACCESS)
         return 1

@@ -71,8 +71,9 @@ class GrowableHeap(EmulatedHeap):
         self.executable = bool(flags & HEAP_CREATE_ENABLE_EXECUTE)
         self.large_from = 0 if self.executable else LARGE_THRESHOLD
         #: For mapped blocks that shrank: how far the caller may have written
-        #: (their largest size); past it the mapping reads 0. Missing: never
-        #: shrank, so past its size it reads 0.
+        #: (the end of the last page of their largest size); past it the
+        #: mapping reads 0. Missing: never shrank, so past the end of its
+        #: size's last page it reads 0.
         self.written: Dict[Address, int] = {}
         #: Capacities, kept only when the C library cannot tell them.
         self.capacity: Dict[Address, int] = {}
@@ -219,7 +220,7 @@ class GrowableHeap(EmulatedHeap):
             # the caller left it.
             reach = self.written.get(address)
             if reach is None:  # The note found no memory: clear what may be dirty now.
-                _memset(address + new, 0, old - new)
+                _memset(address + new, 0, self._page_end(old) - LARGE_HEADER - new)
             keep, dirty = self._page_end(new), self._page_end(old if reach is None else reach)
             if dirty > keep and self.memory.decommit(start + keep, dirty - keep) and reach is not None:
                 # Past it, pages read zero now. (Cut short before this line,
@@ -229,19 +230,21 @@ class GrowableHeap(EmulatedHeap):
 
     def note_reach(self, address: Address, size: int) -> None:
         written = self.written
-        if written.get(address, 0) < size:
+        reach = self._page_end(size) - LARGE_HEADER  # (The caller may use its last page to the end.)
+        if written.get(address, 0) < reach:
             try:
-                written[address] = size
+                written[address] = reach
             except MemoryError:
                 pass  # resize_mapped(), next, clears what may be dirty instead (no note: no record).
 
     def clear_mapped(self, address: Address, old: int, new: int, length: int) -> None:
         # Past the end of the old mapping the pages are new, hence zero; and so
-        # is everything past the largest size the block ever had (it was never
-        # the caller's). Zeroing only the rest spares faulting pages in.
+        # is everything past the pages the block ever reached (never the
+        # caller's). Zeroing only the rest spares faulting pages in.
         if not length:
             return  # A small block moved to a fresh mapping: past the copy, all zero.
-        end = min(new, length - LARGE_HEADER, self.written.get(address, old))
+        reach = max(self.written.get(address, 0), self._page_end(old) - LARGE_HEADER)
+        end = min(new, length - LARGE_HEADER, reach)
         if end > old:
             _memset(address + old, 0, end - old)
 
@@ -317,6 +320,13 @@ class GrowableHeap(EmulatedHeap):
         memory = self.memory
         quarantine, self.quarantine = self.quarantine, None  # no fills on the way out
         self._drop_spares()
+        for record in self.pending:  # Records Python's memory could not take: given back too.
+            if record.table is self.large:
+                self.blocks.pop(record.key, None)  # (Not free()d below: it is a mapping.)
+                if record.value:
+                    memory.unmap(record.key - LARGE_HEADER, record.value)
+            elif record.table is self.blocks and record.key not in self.large and not self.mapping_pending(record.key):
+                memory.free(record.key)
         large, self.large = self.large, {}
         blocks, self.blocks = self.blocks, {}
         self.written.clear()

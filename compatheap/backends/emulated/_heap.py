@@ -190,7 +190,9 @@ class EmulatedHeap(abc.ABC):
 
     @abc.abstractmethod
     def release_all(self) -> None:
-        """Give back every block and the heap's own memory (HeapDestroy)."""
+        """Give back every block and the heap's own memory (HeapDestroy), also
+        blocks whose records are still in a pending slot (Python's memory may
+        still be short: nothing may need it)."""
 
     def note_reach(self, address: Address, size: int) -> None:
         """Before a mapped block's record shrinks from ``size``: the caller may have written that far.
@@ -291,14 +293,13 @@ class EmulatedHeap(abc.ABC):
 
     def _free_short_of_memory(self, address: Address) -> int:
         """HeapFree while pending slots still hold bookkeeping Python's memory could not take."""
-        size = self.find_pending(address)
+        if self.mapping_pending(address):
+            return NO_MEMORY  # Its mapping's length is known to a slot only: kept till memory returns.
+        size = self.size_of(address)
         if size is None:
             return INVALID_PARAMETER
         if self.checking and not self.block_intact(address, size):
             return INVALID_PARAMETER
-        for record in self.pending:
-            if record.table is self.large and record.key == address:
-                return NO_MEMORY  # Its mapping's length is known to a slot only: kept till memory returns.
         # Out of every record (its slot, its table entry) before it is given back.
         self.drop_pending(address)
         self.blocks.pop(address, None)
@@ -318,15 +319,18 @@ class EmulatedHeap(abc.ABC):
         step that may also move it), then, unless HEAP_REALLOC_IN_PLACE_ONLY,
         moves it (the kind decides how: ``realloc``, or allocate and copy).
         """
-        if self.pending_count and not self.adopt_pending():
-            if not self.alive:
-                return INVALID_HANDLE
-            # No move may start unless its bookkeeping has a slot to fall back on.
-            return INVALID_PARAMETER if self.find_pending(address) is None else NO_MEMORY
+        # Slots still holding bookkeeping Python's memory could not take: no
+        # move may start then (it could need both), nor may a block whose
+        # records are in a slot change; anything else can.
+        short = self.pending_count and not self.adopt_pending()
         old = self.blocks.get(address)
         if old is None:
+            if short and self.find_pending(address) is not None:
+                return NO_MEMORY
             # (A destroyed heap has no blocks: the handle is what is wrong then.)
             return INVALID_PARAMETER if self.alive else INVALID_HANDLE
+        if short and self.mapping_pending(address):
+            return NO_MEMORY
         if size > MAX_REQUEST:
             return NO_MEMORY
         if self.checking and not self.block_intact(address, old):
@@ -361,8 +365,9 @@ class EmulatedHeap(abc.ABC):
             if self.tail_size and not mapped:
                 self.debug.write_tail(address, size)
             blocks[address] = size  # An existing key: no memory needed.
+            mapped_now = bool(mapped)
         else:
-            if in_place_only:
+            if in_place_only or short:
                 return NO_MEMORY
             # Moving: the block leaves the records before the call that may
             # give its memory back, and only memory that exists gets a record.
@@ -372,6 +377,10 @@ class EmulatedHeap(abc.ABC):
             # A mapped block: one step, the system resizes the mapping in place
             # when it can and moves its pages (no copy) when it cannot.
             moved = self.resize_mapped(address, mapped, old, size, True) if mapped else 0
+            # Mapped after the move: by its own mapping, or as a new block of its
+            # size (new_block()'s rule). Not told by the table: the record may
+            # be in a slot.
+            mapped_now = bool(moved) or size >= self.large_from
             if not moved:
                 moved = self.move(address, old, size)
             if not moved:
@@ -380,7 +389,7 @@ class EmulatedHeap(abc.ABC):
                 except MemoryError:
                     self.keep_pending(blocks, address, old)
                 return NO_MEMORY
-            if self.tail_size and moved not in self.large:
+            if self.tail_size and not mapped_now:
                 self.debug.write_tail(moved, size)
             try:
                 blocks[moved] = size
@@ -389,7 +398,7 @@ class EmulatedHeap(abc.ABC):
         # Bytes past the old requested size are new to the caller even if they
         # sat in the old block's room (after a shrink, say): zero them, or fill
         # them for the debug checks.
-        if moved not in self.large:
+        if not mapped_now:
             if flags & HEAP_ZERO_MEMORY:
                 _memset(moved + old, 0, size - old)
             elif self.checking:
@@ -412,11 +421,12 @@ class EmulatedHeap(abc.ABC):
         return quarantine is None or quarantine.intact()
 
     def block_intact(self, address: Address, size: int) -> bool:
-        return address in self.large or self.debug.tail_intact(address, size)
+        # (A mapped block has no tail.)
+        return address in self.large or self.mapping_pending(address) or self.debug.tail_intact(address, size)
 
     def allocated(self) -> int:
         """Bytes in live blocks: summed when asked, so no call pays to keep a total."""
-        self.adopt_pending()
+        self.require_records()
         return sum(self.blocks.values())
 
     def walk_next(self, lp_data: Address, w_flags: int) -> Optional[Entry]:
@@ -430,7 +440,7 @@ class EmulatedHeap(abc.ABC):
         key = (lp_data, w_flags & 0x7)
         walker = self._walkers.pop(key, None) if lp_data else None
         if walker is None:
-            self.adopt_pending()
+            self.require_records()
             walker = self.entries()
             if lp_data:
                 for entry in walker:
@@ -454,10 +464,10 @@ class EmulatedHeap(abc.ABC):
         self.alive = False
         self.adopt_pending()
         self._walkers.clear()
-        for record in self.pending:  # Unrecordable even now: give them back all the same.
-            if record.table is not None:
-                record.table[record.key] = record.value
-        self.release_all()
+        self.release_all()  # (Records still in a slot included.)
+        for record in self.pending:
+            record.table = None
+        self.pending_count = 0
 
     # -- shared mechanics ----------------------------------------------------------
     def enable_lfh(self) -> None:
@@ -504,6 +514,13 @@ class EmulatedHeap(abc.ABC):
         self._count_pending()
         return not self.pending_count
 
+    def require_records(self) -> None:
+        """For a whole-heap answer (a walk, a summary): every record in its
+        table, or MemoryError while a slot still holds one (the answer would
+        leave its block out)."""
+        if self.pending_count and not self.adopt_pending():
+            raise MemoryError("the heap's records wait for memory")
+
     def find_pending(self, address: Address) -> Optional[int]:
         """The size of a block only a pending slot knows (None: no such block)."""
         if not self.pending_count:
@@ -514,6 +531,14 @@ class EmulatedHeap(abc.ABC):
             if record.table is self.blocks and record.key == address:
                 return record.value
         return None
+
+    def mapping_pending(self, address: Address) -> bool:
+        """Whether a block's mapping record is one only a pending slot holds."""
+        if self.pending_count:
+            for record in self.pending:
+                if record.table is self.large and record.key == address:
+                    return True
+        return False
 
     def drop_pending(self, address: Address) -> None:
         """Forget a block only a pending slot knows (it is being freed)."""
