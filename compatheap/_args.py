@@ -33,6 +33,20 @@ _via_dword = _echo(ctypes.c_uint32)
 _via_ulong_ptr = _echo(ctypes.c_void_p)
 
 
+#: Windows' DWORD, ``ctypes.wintypes.DWORD``, is ``c_ulong``: 4 bytes there,
+#: so ctypes takes its instances for a ``c_uint32`` argument. Where ``c_ulong``
+#: is 8 bytes it is another type; a DWORD argument takes it all the same.
+_WIDE_ULONG: Any = ctypes.c_ulong if ctypes.sizeof(ctypes.c_ulong) > 4 else None
+#: How deep a chain of ``_as_parameter_`` is followed before ctypes' own
+#: conversion is left to decide (and to refuse a loop).
+_AS_PARAMETER_DEPTH = 16
+
+
+def _argument_error(position: int, exc: BaseException) -> ctypes.ArgumentError:
+    """The error ctypes raises when converting argument ``position`` raised ``exc``."""
+    return ctypes.ArgumentError(f"argument {position}: {type(exc).__name__}: {exc}")
+
+
 def _slow(conv: Callable[[Any, None, int], Any], value: Any, position: int) -> int:
     try:
         return int(conv(value, None, 0))
@@ -53,6 +67,8 @@ def dword_arg(value: Any, position: int) -> int:
     """A ``DWORD`` argument."""
     if type(value) is int:
         return value & _DWORD_MASK
+    if type(value) is _WIDE_ULONG:
+        return int(value.value) & _DWORD_MASK
     return _slow(_via_dword, value, position) & _DWORD_MASK  # (a 32-bit argument's upper half is undefined)
 
 
@@ -101,8 +117,14 @@ def buffer_arg(value: Any, position: int, ptr_type: Optional[Any] = None) -> Tup
     if ptr_type is not None and value is not None:
         try:
             ptr_type.from_param(value)
-        except TypeError as exc:
-            raise ctypes.ArgumentError(f"argument {position}: TypeError: {exc}") from None
+        except Exception as exc:  # noqa: BLE001 - ctypes reports whatever the conversion raised
+            raise _argument_error(position, exc) from None
+    passed = _unwrapped(value, position)
+    if passed is not value:  # What the object stands for, its type already checked.
+        return buffer_arg(passed, position)
+    if type(value) is bytes:
+        # ctypes passes the object's own buffer, with the NUL after its end.
+        return pointer_arg(value, position), len(value) + 1
     if isinstance(value, ctypes.Array) or (
         ptr_type is not None and isinstance(value, (ctypes.Structure, ctypes.Union, ctypes._SimpleCData))
     ):
@@ -128,6 +150,19 @@ def buffer_arg(value: Any, position: int, ptr_type: Optional[Any] = None) -> Tup
         # cast from a bare address (or into a smaller buffer) does not.
         return address, _kept_room(value._objects, address, 3)
     return address, None
+
+
+def _unwrapped(value: Any, position: int) -> Any:
+    """What ctypes passes for ``value``: its ``_as_parameter_``, followed to the end."""
+    try:
+        for _ in range(_AS_PARAMETER_DEPTH):
+            inner = getattr(value, "_as_parameter_", value)
+            if inner is value:
+                break
+            value = inner
+    except Exception as exc:  # noqa: BLE001 - a property may raise anything: ctypes reports it so
+        raise _argument_error(position, exc) from None
+    return value
 
 
 def _kept_room(kept: Any, address: int, depth: int) -> Optional[int]:

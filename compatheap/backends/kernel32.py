@@ -13,14 +13,13 @@ from __future__ import annotations
 import ctypes
 from typing import Any, Optional, Tuple
 
-from .._args import dword_arg
+from .._args import dword_arg, size_arg
 from .._constants import STATUS_ACCESS_VIOLATION
 from .._errors import HeapException
 from .._structs import HEAP_PROTOTYPES
 from ._base import DWORD, HANDLE, LPVOID, SIZE_T, Capabilities, HeapBackend
 
-_c_void_p, _c_size_t, _c_uint32, _c_int = ctypes.c_void_p, ctypes.c_size_t, ctypes.c_uint32, ctypes.c_int
-_BOOL = _c_int
+_BOOL = ctypes.c_int
 
 
 def _load() -> Any:
@@ -109,21 +108,21 @@ class Kernel32Backend(HeapBackend):
         heap = f"Wine {wine} kernel32.dll" if wine else "the real kernel32 heap"
         return Capabilities(wine_heap=wine is not None, heap_summary=wine is None, features={"heap": heap})
 
-    def HeapAlloc(self, hHeap: HANDLE, dwFlags: DWORD, dwBytes: SIZE_T) -> Optional[int]:
+    def HeapAlloc(self, hHeap: HANDLE, dwFlags: DWORD, dwBytes: SIZE_T, /) -> Optional[int]:
         try:
             result: Optional[int] = self._alloc(hHeap, dwFlags, dwBytes)
         except OSError as exc:
             raise self._translate(exc, "HeapAlloc", dwBytes) from None
         return result
 
-    def HeapReAlloc(self, hHeap: HANDLE, dwFlags: DWORD, lpMem: LPVOID, dwBytes: SIZE_T) -> Optional[int]:
+    def HeapReAlloc(self, hHeap: HANDLE, dwFlags: DWORD, lpMem: LPVOID, dwBytes: SIZE_T, /) -> Optional[int]:
         try:
             result: Optional[int] = self._realloc(hHeap, dwFlags, lpMem, dwBytes)
         except OSError as exc:
             raise self._translate(exc, "HeapReAlloc", dwBytes) from None
         return result
 
-    def HeapCreate(self, flOptions: DWORD, dwInitialSize: SIZE_T, dwMaximumSize: SIZE_T) -> Optional[int]:
+    def HeapCreate(self, flOptions: DWORD, dwInitialSize: SIZE_T, dwMaximumSize: SIZE_T, /) -> Optional[int]:
         try:
             result: Optional[int] = self._create(flOptions, dwInitialSize, dwMaximumSize)
         except OSError as exc:
@@ -135,8 +134,8 @@ class Kernel32Backend(HeapBackend):
         status = _seh_status(exc)
         if status is None:
             return exc
-        size = nbytes & ((1 << (8 * ctypes.sizeof(_c_size_t))) - 1) if isinstance(nbytes, int) else None
-        return HeapException(status, function, size)
+        # The call converted it already: converting it again cannot fail.
+        return HeapException(status, function, size_arg(nbytes, 3))
 
     # The class must define every function; instances replace these with the
     # bound ctypes functions in __init__.
@@ -152,6 +151,6 @@ class Kernel32Backend(HeapBackend):
         code: int = self._get_last_error()
         return code & 0xFFFFFFFF
 
-    def SetLastError(self, dwErrCode: DWORD) -> None:
+    def SetLastError(self, dwErrCode: DWORD, /) -> None:
         code = dword_arg(dwErrCode, 1)
         self._set_last_error(code - (1 << 32) if code & 0x80000000 else code)

@@ -10,12 +10,14 @@ the same oracle.
 from __future__ import annotations
 
 import ctypes
+import struct
 from typing import Any, Callable, Dict, List, Tuple
 
 import pytest
 
 import compatheap
 from compatheap import (
+    ERROR_GEN_FAILURE,
     ERROR_INSUFFICIENT_BUFFER,
     ERROR_NOT_ENOUGH_MEMORY,
     HEAP_SUMMARY,
@@ -64,6 +66,8 @@ ARGTYPES: Dict[str, Tuple[Any, ...]] = {
 
 def ctypes_accepts(argtype: Any, value: Any) -> bool:
     """Whether a ctypes function with ``argtype`` takes ``value`` (ctypes decides)."""
+    if argtype is DWORD and type(value) is ctypes.c_ulong:
+        return True  # Windows' DWORD (wintypes.DWORD) is c_ulong, 4 bytes there: c_uint32 itself.
     probe = ctypes.CFUNCTYPE(None, argtype)(lambda _: None)
     try:
         probe(value)
@@ -230,6 +234,89 @@ def test_as_parameter_objects_are_accepted(k32: Any, heap: int) -> None:
     assert block
     assert k32.HeapSize(_AsParameter(heap), 0, _AsParameter(block)) == 24
     assert k32.HeapFree(_AsParameter(heap), 0, _AsParameter(block))
+
+
+def test_windows_dword_instances_are_accepted(k32: Any, heap: int) -> None:
+    """``ctypes.wintypes.DWORD`` (``c_ulong``) instances pass for DWORD arguments, as on
+    Windows, where they are ``c_uint32`` itself (elsewhere ``c_ulong`` is 8 bytes)."""
+    from ctypes import wintypes
+
+    block = k32.HeapAlloc(heap, wintypes.DWORD(HEAP_ZERO_MEMORY), 32)
+    assert block
+    assert read(block, 32) == bytes(32)
+    assert k32.HeapSize(heap, wintypes.DWORD(0), block) == 32
+    k32.SetLastError(wintypes.DWORD(5))
+    assert k32.GetLastError() == 5
+    assert k32.HeapFree(heap, wintypes.DWORD(0), block)
+
+
+def test_keyword_arguments_are_refused(k32: Any, heap: int) -> None:
+    """The functions take their arguments by position only, as a ctypes function
+    does: a keyword raises TypeError and the call does not happen."""
+    block = k32.HeapAlloc(heap, 0, 16)
+    assert block
+    with pytest.raises(TypeError):
+        k32.HeapFree(heap, 0, lpMem=block)
+    with pytest.raises(TypeError):
+        k32.HeapSize(hHeap=heap, dwFlags=0, lpMem=block)
+    with pytest.raises(TypeError):
+        k32.HeapAlloc(heap, 0, dwBytes=16)
+    assert k32.HeapSize(heap, 0, block) == 16
+    assert k32.HeapFree(heap, 0, block)
+
+
+def test_buffers_through_as_parameter(k32: Any, heap: int) -> None:
+    """An output or input buffer carried by ``_as_parameter_`` is the buffer it stands for."""
+    entry = PROCESS_HEAP_ENTRY()
+    assert k32.HeapWalk(heap, _AsParameter(ctypes.byref(entry)))
+    assert entry.wFlags  # the heap's region entry, written into the caller's structure
+    pointed = PROCESS_HEAP_ENTRY()
+    assert k32.HeapWalk(heap, _AsParameter(ctypes.pointer(pointed)))
+    assert (pointed.lpData, pointed.wFlags) == (entry.lpData, entry.wFlags)
+    info, length = ctypes.c_uint32(SENTINEL), ctypes.c_size_t(0)
+    assert k32.HeapQueryInformation(
+        heap, HeapCompatibilityInformation, _AsParameter(ctypes.byref(info)), 4, _AsParameter(ctypes.byref(length))
+    )
+    assert (info.value, length.value) == (0, 4)
+    assert k32.HeapSetInformation(heap, HeapCompatibilityInformation, _AsParameter(ctypes.byref(ctypes.c_uint32(0))), 4)
+    # Through _as_parameter_ a structure is not passed by reference: ctypes refuses it.
+    with pytest.raises(ctypes.ArgumentError, match="^argument 2:"):
+        k32.HeapWalk(heap, _AsParameter(PROCESS_HEAP_ENTRY()))
+
+
+class _Raising:
+    """An object whose ``_as_parameter_`` raises."""
+
+    @property
+    def _as_parameter_(self) -> Any:
+        raise RuntimeError("no parameter")
+
+
+def test_raising_as_parameter_is_an_argument_error(k32: Any, heap: int) -> None:
+    """Whatever the conversion raises, in any position, comes as ctypes.ArgumentError naming it."""
+    info = ctypes.c_uint32(0)
+    calls: List[Tuple[int, Callable[[], Any]]] = [
+        (1, lambda: k32.HeapSize(_Raising(), 0, None)),
+        (3, lambda: k32.HeapAlloc(heap, 0, _Raising())),
+        (2, lambda: k32.HeapWalk(heap, _Raising())),
+        (2, lambda: k32.GetProcessHeaps(1, _Raising())),
+        (5, lambda: k32.HeapQueryInformation(heap, HeapCompatibilityInformation, ctypes.byref(info), 4, _Raising())),
+    ]
+    for position, call in calls:
+        k32.SetLastError(SENTINEL)
+        with pytest.raises(ctypes.ArgumentError) as raised:
+            call()
+        assert str(raised.value) == f"argument {position}: RuntimeError: no parameter"
+        assert k32.GetLastError() == SENTINEL
+
+
+@pytest.mark.wine_deviation("HeapSetInformation accepts any mode")
+def test_bytes_as_an_input_buffer(k32: Any, heap: int) -> None:
+    """A bytes object passed for a PVOID is its own buffer: HeapSetInformation reads it."""
+    assert k32.HeapSetInformation(heap, HeapCompatibilityInformation, struct.pack("<I", 2), 4)
+    # Read, not refused: the low-fragmentation heap is on and cannot be undone.
+    assert k32.HeapSetInformation(heap, HeapCompatibilityInformation, struct.pack("<I", 0), 4) == 0
+    assert k32.GetLastError() == ERROR_GEN_FAILURE
 
 
 def test_bools_are_integers(k32: Any, heap: int) -> None:

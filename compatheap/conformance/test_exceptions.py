@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ctypes
 from typing import Any, Iterator, List, Tuple
 
 import pytest
@@ -23,6 +24,21 @@ from compatheap.conformance._support import pattern, read, write
 SENTINEL = 0x0BADBEEF
 #: Sizes no heap can satisfy; negative ones reach the call as SIZE_T.
 IMPOSSIBLE = [SIZE_MAX, SIZE_MAX - 7, -1]
+
+
+class _AsParameter:
+    def __init__(self, value: Any) -> None:
+        self._as_parameter_ = value
+
+
+class _Index:
+    """An integer-like object: ctypes converts it through ``__index__``."""
+
+    def __init__(self, value: int) -> None:
+        self.value = value
+
+    def __index__(self) -> int:
+        return self.value
 
 
 def requested(size: int) -> int:
@@ -57,6 +73,18 @@ def test_heap_exception_is_an_oserror() -> None:
 
 
 # -- HeapAlloc -----------------------------------------------------------------
+@pytest.mark.parametrize(
+    "size",
+    [ctypes.c_size_t(-1), _AsParameter(-1), _Index(-1)],
+    ids=["c_size_t", "as_parameter", "__index__"],
+)
+def test_exception_says_the_size_whatever_form_it_took(k32: Any, heap: int, size: Any) -> None:
+    """A size passed as a ctypes object or through ``_as_parameter_`` is reported as converted."""
+    with pytest.raises(HeapException) as info:
+        k32.HeapAlloc(heap, HEAP_GENERATE_EXCEPTIONS, size)
+    check_exception(info.value, "HeapAlloc", -1)
+
+
 
 
 @pytest.mark.parametrize("size", IMPOSSIBLE, ids=["~0", "~0-7", "-1"])

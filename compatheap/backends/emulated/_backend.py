@@ -210,7 +210,7 @@ class EmulatedBackend(HeapBackend):
                     self._process_heap = heap
         return heap.handle
 
-    def GetProcessHeaps(self, NumberOfHeaps: DWORD, ProcessHeaps: OutBuffer) -> int:
+    def GetProcessHeaps(self, NumberOfHeaps: DWORD, ProcessHeaps: OutBuffer, /) -> int:
         count = dword_arg(NumberOfHeaps, 1)
         address, room = buffer_arg(ProcessHeaps, 2, ctypes.POINTER(ctypes.c_void_p))
         self.GetProcessHeap()
@@ -224,7 +224,7 @@ class EmulatedBackend(HeapBackend):
                 return self._false(ERROR_NOACCESS)
         return total
 
-    def HeapCreate(self, flOptions: DWORD, dwInitialSize: SIZE_T, dwMaximumSize: SIZE_T) -> Optional[int]:
+    def HeapCreate(self, flOptions: DWORD, dwInitialSize: SIZE_T, dwMaximumSize: SIZE_T, /) -> Optional[int]:
         flags = dword_arg(flOptions, 1) & _CREATE_FLAGS
         initial = size_arg(dwInitialSize, 2)
         maximum = size_arg(dwMaximumSize, 3)
@@ -245,7 +245,7 @@ class EmulatedBackend(HeapBackend):
                 return self._fail(ERROR_NOT_ENOUGH_MEMORY)
         return heap.handle
 
-    def HeapDestroy(self, hHeap: HANDLE) -> int:
+    def HeapDestroy(self, hHeap: HANDLE, /) -> int:
         heap = self._heap(hHeap)
         if heap is None or heap is self._process_heap:
             return self._false(ERROR_INVALID_HANDLE)
@@ -265,7 +265,7 @@ class EmulatedBackend(HeapBackend):
         return 1
 
     # -- blocks --------------------------------------------------------------------------
-    def HeapAlloc(self, hHeap: HANDLE, dwFlags: DWORD, dwBytes: SIZE_T) -> Optional[int]:
+    def HeapAlloc(self, hHeap: HANDLE, dwFlags: DWORD, dwBytes: SIZE_T, /) -> Optional[int]:
         heap = self._heaps.get(hHeap) if type(hHeap) is int else None
         if heap is None:
             heap = self._heap(hHeap)
@@ -281,7 +281,7 @@ class EmulatedBackend(HeapBackend):
             return result
         return self._no_block(result, flags | heap.flags, "HeapAlloc", size)
 
-    def HeapReAlloc(self, hHeap: HANDLE, dwFlags: DWORD, lpMem: LPVOID, dwBytes: SIZE_T) -> Optional[int]:
+    def HeapReAlloc(self, hHeap: HANDLE, dwFlags: DWORD, lpMem: LPVOID, dwBytes: SIZE_T, /) -> Optional[int]:
         heap = self._heaps.get(hHeap) if type(hHeap) is int else None
         if heap is None:
             heap = self._heap(hHeap)
@@ -300,7 +300,7 @@ class EmulatedBackend(HeapBackend):
             return result
         return self._no_block(result, flags | heap.flags, "HeapReAlloc", size)
 
-    def HeapFree(self, hHeap: HANDLE, dwFlags: DWORD, lpMem: LPVOID) -> int:
+    def HeapFree(self, hHeap: HANDLE, dwFlags: DWORD, lpMem: LPVOID, /) -> int:
         heap = self._heaps.get(hHeap) if type(hHeap) is int else None
         if heap is None:
             heap = self._heap(hHeap)
@@ -318,7 +318,7 @@ class EmulatedBackend(HeapBackend):
             return self._false(-failure)
         return 1
 
-    def HeapSize(self, hHeap: HANDLE, dwFlags: DWORD, lpMem: LPVOID) -> int:
+    def HeapSize(self, hHeap: HANDLE, dwFlags: DWORD, lpMem: LPVOID, /) -> int:
         heap = self._heaps.get(hHeap) if type(hHeap) is int else None
         if heap is None:
             heap = self._heap(hHeap)
@@ -335,7 +335,7 @@ class EmulatedBackend(HeapBackend):
             return HEAP_SIZE_FAILURE
         return size
 
-    def HeapValidate(self, hHeap: HANDLE, dwFlags: DWORD, lpMem: LPVOID) -> int:
+    def HeapValidate(self, hHeap: HANDLE, dwFlags: DWORD, lpMem: LPVOID, /) -> int:
         heap = self._heap(hHeap)
         flags = dword_arg(dwFlags, 2)
         address = pointer_arg(lpMem, 3)
@@ -351,7 +351,7 @@ class EmulatedBackend(HeapBackend):
             size = heap.size_of(address)
             return int(size is not None and heap.block_intact(address, size))
 
-    def HeapCompact(self, hHeap: HANDLE, dwFlags: DWORD) -> int:
+    def HeapCompact(self, hHeap: HANDLE, dwFlags: DWORD, /) -> int:
         heap = self._heap(hHeap)
         flags = dword_arg(dwFlags, 2)
         if heap is None:
@@ -362,7 +362,7 @@ class EmulatedBackend(HeapBackend):
             return heap.largest_free() if heap.alive else self._false(ERROR_INVALID_HANDLE)
 
     # -- locking ---------------------------------------------------------------------------
-    def HeapLock(self, hHeap: HANDLE) -> int:
+    def HeapLock(self, hHeap: HANDLE, /) -> int:
         heap = self._heap(hHeap)
         if heap is None:
             return self._false(ERROR_INVALID_HANDLE)
@@ -382,7 +382,7 @@ class EmulatedBackend(HeapBackend):
                 heap.holder = me
         return 1
 
-    def HeapUnlock(self, hHeap: HANDLE) -> int:
+    def HeapUnlock(self, hHeap: HANDLE, /) -> int:
         heap = self._heap(hHeap)
         if heap is None:
             return self._false(ERROR_INVALID_HANDLE)
@@ -403,7 +403,7 @@ class EmulatedBackend(HeapBackend):
         return 1
 
     # -- inspection --------------------------------------------------------------------------
-    def HeapWalk(self, hHeap: HANDLE, lpEntry: OutBuffer) -> int:
+    def HeapWalk(self, hHeap: HANDLE, lpEntry: OutBuffer, /) -> int:
         heap = self._heap(hHeap)
         address, room = buffer_arg(lpEntry, 2, _P_ENTRY)
         if heap is None:
@@ -436,7 +436,7 @@ class EmulatedBackend(HeapBackend):
             return self._false(ERROR_NOACCESS)
         return 1
 
-    def HeapSummary(self, hHeap: HANDLE, dwFlags: DWORD, lpSummary: OutBuffer) -> int:
+    def HeapSummary(self, hHeap: HANDLE, dwFlags: DWORD, lpSummary: OutBuffer, /) -> int:
         heap = self._heap(hHeap)
         dword_arg(dwFlags, 2)
         address, room = buffer_arg(lpSummary, 3, _P_SUMMARY)
@@ -469,6 +469,7 @@ class EmulatedBackend(HeapBackend):
         HeapInformation: OutBuffer,
         HeapInformationLength: SIZE_T,
         ReturnLength: OutBuffer,
+        /,
     ) -> int:
         heap = self._heap(HeapHandle)
         info_class = dword_arg(HeapInformationClass, 2)
@@ -493,6 +494,7 @@ class EmulatedBackend(HeapBackend):
         HeapInformationClass: DWORD,
         HeapInformation: CArg,
         HeapInformationLength: SIZE_T,
+        /,
     ) -> int:
         handle = pointer_arg(HeapHandle, 1)
         info_class = dword_arg(HeapInformationClass, 2)
@@ -528,7 +530,7 @@ class EmulatedBackend(HeapBackend):
     def GetLastError(self) -> int:
         return self._error.code
 
-    def SetLastError(self, dwErrCode: DWORD) -> None:
+    def SetLastError(self, dwErrCode: DWORD, /) -> None:
         self._error.code = dword_arg(dwErrCode, 1)
 
     # -- the caller's buffers ---------------------------------------------------------------------
