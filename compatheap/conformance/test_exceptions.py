@@ -85,8 +85,6 @@ def test_exception_says_the_size_whatever_form_it_took(k32: Any, heap: int, size
     check_exception(info.value, "HeapAlloc", -1)
 
 
-
-
 @pytest.mark.parametrize("size", IMPOSSIBLE, ids=["~0", "~0-7", "-1"])
 def test_alloc_flag_per_call_raises(k32: Any, heap: int, size: int) -> None:
     """HEAP_GENERATE_EXCEPTIONS on the call turns a failed HeapAlloc into an
