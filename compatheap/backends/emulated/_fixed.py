@@ -70,22 +70,26 @@ class FixedHeap(EmulatedHeap):
         handle = memory.map_aligned(size, HANDLE_ALIGNMENT, executable)
         if not handle:
             raise MemoryError("cannot reserve the heap's room")
-        super().__init__(memory, debug, flags, handle)
-        self.size = size
-        self.end = handle + size
-        self.page = memory.page_size
-        start = handle + HEADER
-        #: Busy chunks: block address -> chunk length.
-        self.chunks: Dict[Address, int] = {}
-        #: Chunks in quarantine (free checking): block address -> chunk length.
-        self.chunks_held: Dict[Address, int] = {}
-        self.free_at: Dict[int, int] = {start: self.end - start}
-        self.free_end: Dict[int, int] = {self.end: start}
-        self.by_size: List[Tuple[int, int]] = [(self.end - start, start)]
-        #: Freed chunks not yet merged into the index: chunk length -> starts.
-        self.bins: Dict[int, List[int]] = {}
-        self._overhead = CHUNK_HEADER + debug.tail_size + _ALIGN_MASK
-        self.committed_end = min(self.end, self._page_up(handle + max(initial, HEADER)))
+        try:
+            super().__init__(memory, debug, flags, handle)
+            self.size = size
+            self.end = handle + size
+            self.page = memory.page_size
+            start = handle + HEADER
+            #: Busy chunks: block address -> chunk length.
+            self.chunks: Dict[Address, int] = {}
+            #: Chunks in quarantine (free checking): block address -> chunk length.
+            self.chunks_held: Dict[Address, int] = {}
+            self.free_at: Dict[int, int] = {start: self.end - start}
+            self.free_end: Dict[int, int] = {self.end: start}
+            self.by_size: List[Tuple[int, int]] = [(self.end - start, start)]
+            #: Freed chunks not yet merged into the index: chunk length -> starts.
+            self.bins: Dict[int, List[int]] = {}
+            self._overhead = CHUNK_HEADER + debug.tail_size + _ALIGN_MASK
+            self.committed_end = min(self.end, self._page_up(handle + max(initial, HEADER)))
+        except BaseException:  # Python's memory ran out (or an interrupt): no heap, so no room.
+            memory.unmap(handle, size)
+            raise
 
     def _page_up(self, address: int) -> int:
         page = self.page
