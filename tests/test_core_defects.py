@@ -359,45 +359,34 @@ def _settled(k32: EmulatedBackend, handle: int, live: int) -> List[Tuple[int, in
     return runs
 
 
-def test_fixed_heap_free_keeps_the_room_when_python_memory_runs_out() -> None:
-    """A block freed when its free-list record cannot be made: HeapFree succeeds and the
-    chunk is free again, as on a heap whose memory did not run out (it raised
-    MemoryError, and the chunk was lost)."""
-    heaps = [_fixed_heap_with_a_hole(), _fixed_heap_with_a_hole()]
-    blocks = [k32.HeapAlloc(handle, 0, 5000) for k32, handle, _ in heaps]
-    assert all(blocks)
-    (k32, handle, _), block = heaps[0], blocks[0]
-    heap = _fixed(k32, handle)
-    bins = _TableFullOnce(heap.bins)
-    heap.bins = bins
-    bins.armed = True
-    assert k32.HeapFree(handle, 0, block)
-    assert not bins.armed, "the injected MemoryError was not reached"
-    (other, other_handle, _), other_block = heaps[1], blocks[1]
-    assert other.HeapFree(other_handle, 0, other_block)
-    assert _room(k32, handle) == _room(other, other_handle)
-    assert k32.HeapAlloc(handle, 0, 5000) == block
-    for k32, handle, _ in heaps:
-        assert k32.HeapDestroy(handle)
+def _operate(k32: EmulatedBackend, handle: int, block: int, operation: str) -> object:
+    """One call on a heap from :func:`_fixed_heap_with_a_hole`; ``block``: one of 5000 bytes there."""
+    if operation == "alloc":
+        return k32.HeapAlloc(handle, 0, 64)
+    if operation == "free":
+        return k32.HeapFree(handle, 0, block)
+    # (Growing: into the free room that follows the block.)
+    return k32.HeapReAlloc(handle, 0, block, 100 if operation == "shrink" else 6000)
 
 
-def test_fixed_heap_shrink_keeps_the_room_when_python_memory_runs_out() -> None:
-    """A block shrunk when the record of the room it gives back cannot be made: the room
-    is free all the same, as on a heap whose memory did not run out."""
+@pytest.mark.parametrize(("operation", "record"), [("free", "bins"), ("shrink", "free_at")])
+def test_fixed_heap_gives_room_back_when_python_memory_runs_out(operation: str, record: str) -> None:
+    """A block freed or shrunk when the record of the room it gives back cannot be made:
+    the call succeeds and the room is free again, as on a heap whose memory did not
+    run out (HeapFree and HeapReAlloc raised MemoryError, and the room was lost)."""
     heaps = [_fixed_heap_with_a_hole(), _fixed_heap_with_a_hole()]
-    blocks = [k32.HeapAlloc(handle, 0, 5000) for k32, handle, _ in heaps]
+    blocks = [k32.HeapAlloc(handle, 0, 5000) or 0 for k32, handle, _ in heaps]
     assert all(blocks)
-    (k32, handle, _), block = heaps[0], blocks[0]
-    heap = _fixed(k32, handle)
-    free_at = _TableFullOnce(heap.free_at)
-    heap.free_at = free_at
-    free_at.armed = True
-    assert k32.HeapReAlloc(handle, 0, block, 100) == block
-    assert not free_at.armed, "the injected MemoryError was not reached"
-    assert k32.HeapSize(handle, 0, block) == 100
-    (other, other_handle, _), other_block = heaps[1], blocks[1]
-    assert other.HeapReAlloc(other_handle, 0, other_block, 100) == other_block
-    assert _room(k32, handle) == _room(other, other_handle)
+    heap = _fixed(*heaps[0][:2])
+    refusing = _TableFullOnce(getattr(heap, record))
+    setattr(heap, record, refusing)
+    refusing.armed = True
+    results = [_operate(k32, handle, block, operation) for (k32, handle, _), block in zip(heaps, blocks)]
+    assert not refusing.armed, "the injected MemoryError was not reached"
+    assert results == ([1, 1] if operation == "free" else blocks)
+    if operation == "shrink":
+        assert heaps[0][0].HeapSize(heaps[0][1], 0, blocks[0]) == 100
+    assert _room(*heaps[0][:2]) == _room(*heaps[1][:2])
     for k32, handle, _ in heaps:
         assert k32.HeapDestroy(handle)
 
@@ -439,21 +428,13 @@ def test_fixed_heap_loses_no_room_whichever_python_allocation_fails(operation: s
         block = 0 if operation == "alloc" else k32.HeapAlloc(handle, 0, 5000) or 0
         return k32, handle, live, block
 
-    def run(k32: EmulatedBackend, handle: int, block: int) -> object:
-        if operation == "alloc":
-            return k32.HeapAlloc(handle, 0, 64)
-        if operation == "free":
-            return k32.HeapFree(handle, 0, block)
-        # (Growing: into the free room that follows the block.)
-        return k32.HeapReAlloc(handle, 0, block, 100 if operation == "shrink" else 6000)
-
     k32, handle, live, _ = prepare()
     expected = _settled(k32, handle, live)  # The same heap, its memory never short.
     outcomes = []
     for number in range(80):  # More than any of these calls makes.
         k32, handle, live, block = prepare()
         before = _room(k32, handle)
-        result = _with_allocation_failing(number, run, k32, handle, block)
+        result = _with_allocation_failing(number, _operate, k32, handle, block, operation)
         outcomes.append(result)
         if result is None:  # A failed allocation or growth, the heap as it was.
             assert k32.GetLastError() == ERROR_NOT_ENOUGH_MEMORY
