@@ -19,7 +19,7 @@ import sys
 import threading
 import time
 from types import ModuleType
-from typing import Callable, Dict, Iterator, List, Optional, Tuple, TypeVar
+from typing import Callable, Deque, Dict, Iterator, List, Optional, Tuple, TypeVar
 
 import pytest
 
@@ -288,10 +288,10 @@ class _ListFullOnce(List[Tuple[int, int]]):
         super().insert(index, item)
 
 
-def _fixed_heap_with_a_hole() -> Tuple[EmulatedBackend, int, int]:
+def _fixed_heap_with_a_hole(checks: Tuple[str, ...] = ()) -> Tuple[EmulatedBackend, int, int]:
     """A fixed-size heap with a free chunk between its first block and the rest of its room,
     walked once (so the free chunk is in the index): backend, handle, the live block."""
-    k32 = EmulatedBackend()
+    k32 = EmulatedBackend(debug=checks)
     handle = k32.HeapCreate(0, 0, 0x10000)
     assert handle
     hole = k32.HeapAlloc(handle, 0, 1000)
@@ -335,7 +335,7 @@ def test_fixed_heap_alloc_fails_cleanly_when_python_memory_runs_out(record: str,
     assert not refusing.armed, "the injected MemoryError was not reached"
     assert _room(k32, handle) == before
     # The free chunk is still where it was: the same request now takes its start.
-    hole = min(address for address, _, flags in _walk(k32, handle) if not flags)
+    hole = min(address for address, _, kind in _walk(k32, handle) if not kind)
     assert k32.HeapAlloc(handle, 0, 64) == hole
     assert k32.HeapDestroy(handle)
 
@@ -369,17 +369,36 @@ def _operate(k32: EmulatedBackend, handle: int, block: int, operation: str) -> o
     return k32.HeapReAlloc(handle, 0, block, 100 if operation == "shrink" else 6000)
 
 
-@pytest.mark.parametrize(("operation", "record"), [("free", "bins"), ("shrink", "free_at")])
+class _QueueFullOnce(Deque[Tuple[int, int]]):
+    """A quarantine queue whose next append raises MemoryError, as a deque does when
+    Python cannot give it another block."""
+
+    armed = False
+
+    def append(self, item: Tuple[int, int]) -> None:
+        if self.armed:
+            self.armed = False
+            raise MemoryError
+        super().append(item)
+
+
+@pytest.mark.parametrize(("operation", "record"), [("free", "bins"), ("free", "quarantine"), ("shrink", "free_at")])
 def test_fixed_heap_gives_room_back_when_python_memory_runs_out(operation: str, record: str) -> None:
     """A block freed or shrunk when the record of the room it gives back cannot be made:
     the call succeeds and the room is free again, as on a heap whose memory did not
-    run out (HeapFree and HeapReAlloc raised MemoryError, and the room was lost)."""
-    heaps = [_fixed_heap_with_a_hole(), _fixed_heap_with_a_hole()]
+    run out (HeapFree and HeapReAlloc raised MemoryError, and the room was lost).
+    With free checking, the record is the quarantine's."""
+    checks = ("free",) if record == "quarantine" else ()
+    heaps = [_fixed_heap_with_a_hole(checks), _fixed_heap_with_a_hole(checks)]
     blocks = [k32.HeapAlloc(handle, 0, 5000) or 0 for k32, handle, _ in heaps]
     assert all(blocks)
     heap = _fixed(*heaps[0][:2])
-    refusing = _TableFullOnce(getattr(heap, record))
-    setattr(heap, record, refusing)
+    refusing: _QueueFullOnce | _TableFullOnce[object]
+    if heap.quarantine is not None:
+        refusing = heap.quarantine.blocks = _QueueFullOnce(heap.quarantine.blocks)
+    else:
+        refusing = _TableFullOnce(getattr(heap, record))
+        setattr(heap, record, refusing)
     refusing.armed = True
     results = [_operate(k32, handle, block, operation) for (k32, handle, _), block in zip(heaps, blocks)]
     assert not refusing.armed, "the injected MemoryError was not reached"

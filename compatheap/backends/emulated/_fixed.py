@@ -196,7 +196,13 @@ class FixedHeap(EmulatedHeap):
 
         Built aside and put in place at the end, so a MemoryError leaves it out of date, no worse.
         """
-        busy = sorted([*self.chunks.items(), *self.chunks_held.items()])
+        held, quarantine = self.chunks_held, self.quarantine
+        if quarantine is not None and len(held) != len(quarantine.blocks):
+            # A hold cut short: what the quarantine does not hold is free.
+            kept = {address for address, _ in quarantine.blocks}
+            for address in [address for address in held if address not in kept]:
+                del held[address]
+        busy = sorted([*self.chunks.items(), *held.items()])
         busy.append((self.end + CHUNK_HEADER, 0))
         free_at: Dict[int, int] = {}
         free_end: Dict[int, int] = {}
@@ -208,7 +214,10 @@ class FixedHeap(EmulatedHeap):
                 free_end[chunk] = start
             start = chunk + length
         by_size = sorted([(length, start) for start, length in free_at.items()])
-        self.free_at, self.free_end, self.by_size, self.bins = free_at, free_end, by_size, {}
+        self.free_end, self.by_size, self.bins = free_end, by_size, {}
+        # In place: a walk under way reads this table as it goes.
+        self.free_at.clear()
+        self.free_at.update(free_at)
         self.index_stale = False
 
     def _committed_to(self, end: int) -> int:
@@ -257,7 +266,11 @@ class FixedHeap(EmulatedHeap):
             except MemoryError:  # Not held, then: free at once.
                 self._bin(address, length)
                 return
-            evicted = quarantine.hold(address, size + self.tail_size)
+            try:
+                evicted = quarantine.hold(address, size + self.tail_size)
+            except MemoryError:  # Held or not: what the quarantine lacks is found free again.
+                self.index_stale = True
+                return
             if evicted is None:
                 return
             address = evicted[0]
