@@ -166,23 +166,23 @@ class FixedHeap(EmulatedHeap):
         again here (MemoryError if that needs more memory than there is).
         """
         chunks = self.chunks
-        # Block by block, out of its spare list and then out of the busy
-        # records: a MemoryError stops this with every block in one place.
-        # (The emptied lists stay: a finaliser may be adding to one.)
-        for addresses in list(self.spare.values()):
-            while addresses:
-                address = addresses.pop()
-                self._bin(address, chunks.pop(address))
-        quarantine = self.quarantine
-        if quarantine is not None:
-            for address, _ in quarantine.drain():
-                self._bin(address, self.chunks_held.pop(address))
-        bins = self.bins
-        if self.index_stale:
-            self._rebuild_index()
-            return True
-        self.bins = {}
         try:
+            # Block by block, out of its spare list and then out of the busy
+            # records: a MemoryError stops this with every block in one place.
+            # (The emptied lists stay: a finaliser may be adding to one.)
+            for addresses in list(self.spare.values()):
+                while addresses:
+                    address = addresses.pop()
+                    self._bin(address, chunks.pop(address))
+            quarantine = self.quarantine
+            if quarantine is not None:
+                for address, _ in quarantine.drain():
+                    self._bin(address, self.chunks_held.pop(address))
+            if self.index_stale:
+                self._rebuild_index()
+                return True
+            bins = self.bins
+            self.bins = {}
             for length, starts in bins.items():
                 for start in starts:
                     self._add_free(start, length)
