@@ -439,8 +439,9 @@ def _with_allocation_failing(number: int, call: Callable[..., object], *argument
 @pytest.mark.skipif(TESTCAPI is None, reason="no _testcapi.set_nomemory in this Python")
 @pytest.mark.parametrize("operation", ["alloc", "free", "shrink", "grow"])
 def test_fixed_heap_loses_no_room_whichever_python_allocation_fails(operation: str) -> None:
-    """Each Python allocation the call makes fails in turn: afterwards, with the blocks it
-    may have made freed, the heap shows the room it showed before."""
+    """Each Python allocation the call makes fails in turn. A failed call leaves the heap
+    as it was; and whatever happened, once the blocks are freed the free room is
+    where it is on the same heap whose memory never ran short."""
 
     def prepare() -> Tuple[EmulatedBackend, int, int, int]:
         k32, handle, live = _fixed_heap_with_a_hole()
