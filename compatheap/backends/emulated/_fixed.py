@@ -212,7 +212,7 @@ class FixedHeap(EmulatedHeap):
             if chunk > start:
                 free_at[start] = chunk - start
                 free_end[chunk] = start
-            start = chunk + length
+            start = max(start, chunk + length)
         by_size = sorted([(length, start) for start, length in free_at.items()])
         self.free_end, self.by_size, self.bins = free_end, by_size, {}
         # In place: a walk under way reads this table as it goes.
