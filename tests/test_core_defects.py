@@ -1,38 +1,49 @@
 """Regression tests for defects of the emulated backend's core found under stress.
 
 Alignment under other C allocators, fork beside a busy or locked heap, Python
-running out of memory after a block moved, heap-wide loops that a finaliser or
-signal handler on the same thread changes, and the error a bad call reports.
+running out of memory after a block moved or inside a fixed-size heap's
+records, heap-wide loops that a finaliser or signal handler on the same thread
+changes, and the error a bad call reports.
 """
 
 from __future__ import annotations
 
 import contextlib
 import ctypes
+import gc
+import importlib
 import os
 import signal
 import subprocess
 import sys
 import threading
 import time
-from typing import Callable, Dict, Iterator, List, Optional, Tuple, TypeVar
+from types import ModuleType
+from typing import Callable, Deque, Dict, Iterator, List, Optional, Tuple, TypeVar
 
 import pytest
 
 from compatheap import (
     ERROR_NO_MORE_ITEMS,
+    ERROR_NOT_ENOUGH_MEMORY,
+    HEAP_GENERATE_EXCEPTIONS,
     HEAP_SUMMARY,
     HEAP_ZERO_MEMORY,
     PROCESS_HEAP_ENTRY,
     PROCESS_HEAP_ENTRY_BUSY,
+    PROCESS_HEAP_REGION,
+    STATUS_NO_MEMORY,
+    HeapException,
 )
 from compatheap.backends.emulated import EmulatedBackend
+from compatheap.backends.emulated._fixed import FixedHeap
 from compatheap.backends.emulated._heap import LARGE_THRESHOLD
 from tests.conftest import child_env, require_emulation
 
 require_emulation()
 
 _Test = TypeVar("_Test", bound=Callable[..., None])
+_Value = TypeVar("_Value")
 
 
 def _library(name: str) -> Optional[str]:
@@ -199,17 +210,24 @@ def test_fork_by_the_heap_lock_holder_keeps_its_hold(own_heap: Tuple[EmulatedBac
 
 
 # -- Python's memory running out after a block moved ---------------------------------------
-class _TableFullOnce(Dict[int, int]):
+class _TableFullOnce(Dict[int, _Value]):
     """A live-block table whose next insertion of a new key raises MemoryError,
     as a dict does when Python cannot grow it."""
 
     armed = False
 
-    def __setitem__(self, key: int, value: int) -> None:
+    def __setitem__(self, key: int, value: _Value) -> None:
+        self._refuse(key)
+        super().__setitem__(key, value)
+
+    def setdefault(self, key: int, default: _Value) -> _Value:
+        self._refuse(key)
+        return super().setdefault(key, default)
+
+    def _refuse(self, key: int) -> None:
         if self.armed and key not in self:
             self.armed = False
             raise MemoryError
-        super().__setitem__(key, value)
 
 
 @pytest.mark.parametrize("sizes", [(16, 100_000), (100, 5000), (LARGE_THRESHOLD + 1, 8 * LARGE_THRESHOLD)])
@@ -221,7 +239,7 @@ def test_realloc_keeps_a_moved_block_when_python_memory_runs_out(memory: str, si
     handle = k32.HeapCreate(0, 0, 0)
     assert handle
     heap = k32._heaps[handle]
-    table = _TableFullOnce()
+    table: _TableFullOnce[int] = _TableFullOnce()
     heap.blocks = table
     small, big = sizes
     block = k32.HeapAlloc(handle, 0, small)
@@ -254,6 +272,198 @@ def _walk(k32: EmulatedBackend, handle: int) -> List[tuple[int, int, int]]:
         found.append((entry.lpData or 0, entry.cbData, entry.wFlags))
     assert k32.GetLastError() == ERROR_NO_MORE_ITEMS
     return found
+
+
+# -- Python's memory running out inside a fixed-size heap's records ----------------------
+class _ListFullOnce(List[Tuple[int, int]]):
+    """A sorted index whose next insertion raises MemoryError, as a list does
+    when Python cannot grow it."""
+
+    armed = False
+
+    def insert(self, index: int, item: Tuple[int, int]) -> None:  # type: ignore[override]
+        if self.armed:
+            self.armed = False
+            raise MemoryError
+        super().insert(index, item)
+
+
+def _fixed_heap_with_a_hole(checks: Tuple[str, ...] = ()) -> Tuple[EmulatedBackend, int, int]:
+    """A fixed-size heap with a free chunk between its first block and the rest of its room,
+    walked once (so the free chunk is in the index): backend, handle, the live block."""
+    k32 = EmulatedBackend(debug=checks)
+    handle = k32.HeapCreate(0, 0, 0x10000)
+    assert handle
+    hole = k32.HeapAlloc(handle, 0, 1000)
+    live = k32.HeapAlloc(handle, 0, 300)
+    assert hole and live
+    assert k32.HeapFree(handle, 0, hole)
+    _walk(k32, handle)
+    return k32, handle, live
+
+
+def _fixed(k32: EmulatedBackend, handle: int) -> FixedHeap:
+    heap = k32._heaps[handle]
+    assert isinstance(heap, FixedHeap)
+    return heap
+
+
+def _room(k32: EmulatedBackend, handle: int) -> Tuple[List[Tuple[int, int, int]], int]:
+    """What a heap shows of its room: its walk, relative to the handle, and HeapCompact's answer."""
+    walk = [(address - handle, size, flags) for address, size, flags in _walk(k32, handle)]
+    return walk, k32.HeapCompact(handle, 0)
+
+
+@pytest.mark.parametrize("flags", [0, HEAP_GENERATE_EXCEPTIONS], ids=["null", "exception"])
+@pytest.mark.parametrize("record", ["chunks", "free_at", "free_end", "by_size"])
+def test_fixed_heap_alloc_fails_cleanly_when_python_memory_runs_out(record: str, flags: int) -> None:
+    """Splitting a free chunk, a fixed heap let the MemoryError out and lost the chunk
+    for good (HeapCompact 1008 -> 928). Now: the allocation fails as any does, the heap as it was."""
+    k32, handle, _ = _fixed_heap_with_a_hole()
+    heap = _fixed(k32, handle)
+    before = _room(k32, handle)
+    refusing = _ListFullOnce(heap.by_size) if record == "by_size" else _TableFullOnce(getattr(heap, record))
+    setattr(heap, record, refusing)
+    refusing.armed = True
+    if flags:
+        with pytest.raises(HeapException) as raised:
+            k32.HeapAlloc(handle, flags, 64)
+        assert raised.value.status == STATUS_NO_MEMORY
+    else:
+        assert k32.HeapAlloc(handle, 0, 64) is None
+    assert k32.GetLastError() == ERROR_NOT_ENOUGH_MEMORY
+    assert not refusing.armed, "the injected MemoryError was not reached"
+    assert _room(k32, handle) == before
+    # The free chunk is still where it was: the same request now takes its start.
+    hole = min(address for address, _, kind in _walk(k32, handle) if not kind)
+    assert k32.HeapAlloc(handle, 0, 64) == hole
+    assert k32.HeapDestroy(handle)
+
+
+def _settled(k32: EmulatedBackend, handle: int, live: int) -> List[Tuple[int, int]]:
+    """Where the heap's free room is once every block but ``live`` is freed: (offset
+    from the handle, bytes) of each free run, committed or not (how much of it is
+    committed depends on how far blocks ever reached)."""
+    for address, _, flags in _walk(k32, handle):
+        if flags & PROCESS_HEAP_ENTRY_BUSY and address != live:
+            assert k32.HeapFree(handle, 0, address)
+    runs: List[Tuple[int, int]] = []
+    for address, size, flags in _walk(k32, handle):
+        if flags & (PROCESS_HEAP_ENTRY_BUSY | PROCESS_HEAP_REGION):
+            continue
+        offset = address - handle
+        if runs and sum(runs[-1]) == offset:  # A free block, then the uncommitted rest after it.
+            runs[-1] = (runs[-1][0], runs[-1][1] + size)
+        else:
+            runs.append((offset, size))
+    return runs
+
+
+def _operate(k32: EmulatedBackend, handle: int, block: int, operation: str) -> object:
+    """One call on a heap from :func:`_fixed_heap_with_a_hole`; ``block``: one of 5000 bytes there."""
+    if operation == "alloc":
+        return k32.HeapAlloc(handle, 0, 64)
+    if operation == "free":
+        return k32.HeapFree(handle, 0, block)
+    # (Growing: into the free room that follows the block.)
+    return k32.HeapReAlloc(handle, 0, block, 100 if operation == "shrink" else 6000)
+
+
+class _QueueFullOnce(Deque[Tuple[int, int]]):
+    """A quarantine queue whose next append raises MemoryError, as a deque does when
+    Python cannot give it another block."""
+
+    armed = False
+
+    def append(self, item: Tuple[int, int]) -> None:
+        if self.armed:
+            self.armed = False
+            raise MemoryError
+        super().append(item)
+
+
+@pytest.mark.parametrize(("operation", "record"), [("free", "bins"), ("free", "quarantine"), ("shrink", "free_at")])
+def test_fixed_heap_gives_room_back_when_python_memory_runs_out(operation: str, record: str) -> None:
+    """A block freed or shrunk when the record of the room it gives back cannot be made:
+    the call succeeds and the room is free again, as on a heap whose memory did not
+    run out (HeapFree and HeapReAlloc raised MemoryError, and the room was lost).
+    With free checking, the record is the quarantine's."""
+    checks = ("free",) if record == "quarantine" else ()
+    heaps = [_fixed_heap_with_a_hole(checks), _fixed_heap_with_a_hole(checks)]
+    blocks = [k32.HeapAlloc(handle, 0, 5000) or 0 for k32, handle, _ in heaps]
+    assert all(blocks)
+    heap = _fixed(*heaps[0][:2])
+    refusing: _QueueFullOnce | _TableFullOnce[object]
+    if heap.quarantine is not None:
+        refusing = heap.quarantine.blocks = _QueueFullOnce(heap.quarantine.blocks)
+    else:
+        refusing = _TableFullOnce(getattr(heap, record))
+        setattr(heap, record, refusing)
+    refusing.armed = True
+    results = [_operate(k32, handle, block, operation) for (k32, handle, _), block in zip(heaps, blocks)]
+    assert not refusing.armed, "the injected MemoryError was not reached"
+    assert results == ([1, 1] if operation == "free" else blocks)
+    if operation == "shrink":
+        assert heaps[0][0].HeapSize(heaps[0][1], 0, blocks[0]) == 100
+    assert _room(*heaps[0][:2]) == _room(*heaps[1][:2])
+    for k32, handle, _ in heaps:
+        assert k32.HeapDestroy(handle)
+
+
+def _testcapi() -> Optional[ModuleType]:
+    try:
+        module = importlib.import_module("_testcapi")
+    except ImportError:
+        return None
+    return module if hasattr(module, "set_nomemory") else None
+
+
+TESTCAPI = _testcapi()
+
+
+def _with_allocation_failing(number: int, call: Callable[..., object], *arguments: object) -> object:
+    """``call(*arguments)``'s result (or MemoryError), Python's ``number``-th memory allocation from now failing."""
+    assert TESTCAPI is not None
+    gc.collect()
+    gc.disable()
+    TESTCAPI.set_nomemory(number, number + 1)
+    try:
+        return call(*arguments)
+    except MemoryError as error:  # (Raised outside the heap's records: the backend's own steps.)
+        return error
+    finally:
+        TESTCAPI.remove_mem_hooks()
+        gc.enable()
+
+
+@pytest.mark.skipif(TESTCAPI is None, reason="no _testcapi.set_nomemory in this Python")
+@pytest.mark.parametrize("operation", ["alloc", "free", "shrink", "grow"])
+def test_fixed_heap_loses_no_room_whichever_python_allocation_fails(operation: str) -> None:
+    """Each Python allocation the call makes fails in turn. A failed call leaves the heap
+    as it was; and whatever happened, once the blocks are freed the free room is
+    where it is on the same heap whose memory never ran short."""
+
+    def prepare() -> Tuple[EmulatedBackend, int, int, int]:
+        k32, handle, live = _fixed_heap_with_a_hole()
+        block = 0 if operation == "alloc" else k32.HeapAlloc(handle, 0, 5000) or 0
+        return k32, handle, live, block
+
+    k32, handle, live, _ = prepare()
+    expected = _settled(k32, handle, live)  # The same heap, its memory never short.
+    outcomes = []
+    for number in range(80):  # More than any of these calls makes.
+        k32, handle, live, block = prepare()
+        before = _room(k32, handle)
+        result = _with_allocation_failing(number, _operate, k32, handle, block, operation)
+        outcomes.append(result)
+        if result is None:  # A failed allocation or growth, the heap as it was.
+            assert k32.GetLastError() == ERROR_NOT_ENOUGH_MEMORY
+            assert _room(k32, handle) == before, number
+        assert _settled(k32, handle, live) == expected, number
+        assert k32.HeapDestroy(handle)
+    assert isinstance(outcomes[-1], int) and outcomes[-1], "no call got through: raise the count"
+    if operation == "alloc":
+        assert None in outcomes, "no allocation failed"
 
 
 # -- heap-wide loops changed under their feet -----------------------------------------------

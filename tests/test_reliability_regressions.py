@@ -6,7 +6,8 @@ not kill the run.
 
 from __future__ import annotations
 
-from typing import Tuple
+import threading
+from typing import List, NoReturn, Tuple
 
 import pytest
 
@@ -188,6 +189,37 @@ def test_process_heap_creation_failure_is_clean() -> None:
     assert k32.GetLastError() == ERROR_NOT_ENOUGH_MEMORY
     native.fail_at = None
     assert k32.GetProcessHeap()
+
+
+@pytest.mark.parametrize("kind", ["growable", "fixed", "process"])
+def test_heap_creation_leaves_nothing_mapped_when_python_memory_runs_out(
+    kind: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Found by exhausting Python's memory: HeapCreate answered NULL and
+    ERROR_NOT_ENOUGH_MEMORY when the heap's own records could not be made, but
+    the reservation it had mapped for the heap stayed mapped."""
+    native = FaultyMemory()
+    k32 = EmulatedBackend(memory=native)
+    if kind != "process":
+        assert k32.GetProcessHeap()
+    mappings, calls = dict(native.mappings), native.calls
+    refused: List[str] = []
+
+    def no_lock() -> NoReturn:
+        refused.append("lock")
+        raise MemoryError
+
+    with monkeypatch.context() as patch:
+        patch.setattr(threading, "RLock", no_lock)  # What a new heap makes after mapping its room.
+        if kind == "process":
+            handle = k32.GetProcessHeap()
+        else:
+            handle = k32.HeapCreate(0, 0, 0x40000 if kind == "fixed" else 0)
+    assert handle is None
+    assert k32.GetLastError() == ERROR_NOT_ENOUGH_MEMORY
+    assert refused and native.calls > calls, "the heap's room was never mapped"
+    assert native.mappings == mappings, native.leaks()
+    assert k32.GetProcessHeap() if kind == "process" else k32.HeapCreate(0, 0, 0)
 
 
 def test_null_pointer_objects_convert_to_null() -> None:

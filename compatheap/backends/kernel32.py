@@ -142,9 +142,9 @@ class Kernel32Backend(HeapBackend):
     def _unbound(self, *args: Any) -> Any:  # pragma: no cover - never reached
         raise RuntimeError("kernel32 function not bound")
 
-    GetProcessHeap = GetProcessHeaps = HeapDestroy = HeapFree = HeapSize = _unbound  # type: ignore[assignment]
-    HeapValidate = HeapCompact = HeapLock = HeapUnlock = HeapWalk = _unbound  # type: ignore[assignment]
-    HeapSummary = HeapQueryInformation = HeapSetInformation = _unbound  # type: ignore[assignment]
+    GetProcessHeap = GetProcessHeaps = HeapDestroy = HeapFree = HeapSize = _unbound
+    HeapValidate = HeapCompact = HeapLock = HeapUnlock = HeapWalk = _unbound
+    HeapSummary = HeapQueryInformation = HeapSetInformation = _unbound
 
     def GetLastError(self) -> int:
         # ctypes keeps it as a signed C int; a DWORD is unsigned.

@@ -15,6 +15,15 @@ Spare blocks (see ``_heap.py``) keep their chunk; they go to the bins at the
 same times.
 Everything is bookkept in Python, never in the heap's memory, so a buffer
 overrun cannot corrupt the allocator.
+
+What is busy (``chunks``, ``chunks_held``) is the truth; the free index and
+the bins only help to find the rest. That makes running out of Python's memory
+simple to survive: a step of the index that raises MemoryError marks the index
+out of date, and it is made again from the busy records (every gap between two
+busy chunks is free) before it is next used. Undoing the steps instead cannot
+be made safe: putting back a key just taken out of a dict, or shortening a
+list, may itself need memory. An allocation or growth changes its busy record
+last, so one that fails leaves the busy records as they were.
 """
 
 from __future__ import annotations
@@ -61,7 +70,7 @@ def reserve_size(initial: int, maximum: int) -> int:
 class FixedHeap(EmulatedHeap):
     __slots__ = (
         "size", "end", "page", "chunks", "chunks_held", "free_at", "free_end",
-        "by_size", "bins", "_overhead", "committed_end",
+        "by_size", "bins", "index_stale", "_overhead", "committed_end",
     )  # fmt: skip
 
     def __init__(self, memory: NativeMemory, debug: DebugChecks, flags: int, initial: int, maximum: int) -> None:
@@ -70,22 +79,28 @@ class FixedHeap(EmulatedHeap):
         handle = memory.map_aligned(size, HANDLE_ALIGNMENT, executable)
         if not handle:
             raise MemoryError("cannot reserve the heap's room")
-        super().__init__(memory, debug, flags, handle)
-        self.size = size
-        self.end = handle + size
-        self.page = memory.page_size
-        start = handle + HEADER
-        #: Busy chunks: block address -> chunk length.
-        self.chunks: Dict[Address, int] = {}
-        #: Chunks in quarantine (free checking): block address -> chunk length.
-        self.chunks_held: Dict[Address, int] = {}
-        self.free_at: Dict[int, int] = {start: self.end - start}
-        self.free_end: Dict[int, int] = {self.end: start}
-        self.by_size: List[Tuple[int, int]] = [(self.end - start, start)]
-        #: Freed chunks not yet merged into the index: chunk length -> starts.
-        self.bins: Dict[int, List[int]] = {}
-        self._overhead = CHUNK_HEADER + debug.tail_size + _ALIGN_MASK
-        self.committed_end = min(self.end, self._page_up(handle + max(initial, HEADER)))
+        try:
+            super().__init__(memory, debug, flags, handle)
+            self.size = size
+            self.end = handle + size
+            self.page = memory.page_size
+            start = handle + HEADER
+            #: Busy chunks: block address -> chunk length.
+            self.chunks: Dict[Address, int] = {}
+            #: Chunks in quarantine (free checking): block address -> chunk length.
+            self.chunks_held: Dict[Address, int] = {}
+            self.free_at: Dict[int, int] = {start: self.end - start}
+            self.free_end: Dict[int, int] = {self.end: start}
+            self.by_size: List[Tuple[int, int]] = [(self.end - start, start)]
+            #: Freed chunks not yet merged into the index: chunk length -> starts.
+            self.bins: Dict[int, List[int]] = {}
+            #: Whether the free index must be made again from the busy records.
+            self.index_stale = False
+            self._overhead = CHUNK_HEADER + debug.tail_size + _ALIGN_MASK
+            self.committed_end = min(self.end, self._page_up(handle + max(initial, HEADER)))
+        except BaseException:  # Python's memory ran out (or an interrupt): no heap, so no room.
+            memory.unmap(handle, size)
+            raise
 
     def _page_up(self, address: int) -> int:
         page = self.page
@@ -101,7 +116,9 @@ class FixedHeap(EmulatedHeap):
     # free (it is set first and cleared first), a neighbour is merged only
     # when ``free_at`` confirms it, and taking a chunk out tolerates the
     # entries a cut-short step never made. At worst a free chunk is lost from
-    # reach (a leak), never handed out twice.
+    # reach (a leak), never handed out twice. When the exception is a
+    # MemoryError, the index is marked out of date and made again instead
+    # (see the module's docstring), so nothing is lost.
     def _add_free(self, start: int, length: int) -> None:
         free_at = self.free_at
         end = start + length
@@ -129,14 +146,15 @@ class FixedHeap(EmulatedHeap):
 
     def _use(self, start: int, length: int, need: int) -> Address:
         """Turn part of the free chunk ``start`` into a busy chunk of ``need``."""
-        self._take_free(start, length)
-        if length - need >= MIN_CHUNK:
-            self._add_free(start + need, length - need)
-        else:
+        if length - need < MIN_CHUNK:
             need = length
         address = start + CHUNK_HEADER
-        self.chunks[address] = need
-        self._commit_to(start + need)
+        committed_end = self._committed_to(start + need)
+        self._take_free(start, length)
+        if need < length:
+            self._add_free(start + need, length - need)
+        self.chunks[address] = need  # Last: a MemoryError before this leaves the chunk free.
+        self.committed_end = committed_end
         return address
 
     def _merge_bins(self) -> bool:
@@ -144,83 +162,157 @@ class FixedHeap(EmulatedHeap):
 
         The quarantine is let go too: a fixed heap's room is all it has, and
         Windows' free checking keeps no freed block from reuse (it checks the
-        fill when the block leaves quarantine).
+        fill when the block leaves quarantine). An index out of date is made
+        again here (MemoryError if that needs more memory than there is).
         """
-        spare, self.spare = self.spare, {}
-        for addresses in spare.values():
-            for address in addresses:
-                self._bin(address - CHUNK_HEADER, self.chunks.pop(address))
-        quarantine = self.quarantine
-        if quarantine is not None:
-            for address, _ in quarantine.drain():
-                self._bin(address - CHUNK_HEADER, self.chunks_held.pop(address))
-        bins, self.bins = self.bins, {}
-        for length, starts in bins.items():
-            for start in starts:
-                self._add_free(start, length)
+        chunks = self.chunks
+        try:
+            # Block by block, out of its spare list and then out of the busy
+            # records: a MemoryError stops this with every block in one place.
+            # (The emptied lists stay: a finaliser may be adding to one.)
+            for addresses in list(self.spare.values()):
+                while addresses:
+                    address = addresses.pop()
+                    self._bin(address, chunks.pop(address))
+            quarantine = self.quarantine
+            if quarantine is not None:
+                for address, _ in quarantine.drain():
+                    self._bin(address, self.chunks_held.pop(address))
+            if self.index_stale:
+                self._rebuild_index()
+                return True
+            bins = self.bins
+            self.bins = {}
+            for length, starts in bins.items():
+                for start in starts:
+                    self._add_free(start, length)
+        except MemoryError:
+            self.index_stale = True
+            raise
         return bool(bins)
 
-    def _commit_to(self, end: int) -> None:
-        if end > self.committed_end:
-            self.committed_end = min(self.end, self._page_up(end))
+    def _rebuild_index(self) -> None:
+        """Make the free index again from the busy records: every gap between busy chunks is free.
 
-    def _bin(self, start: int, length: int) -> None:
-        self.bins.setdefault(length, []).append(start)
+        Built aside and put in place at the end, so a MemoryError leaves it out of date, no worse.
+        """
+        held, quarantine = self.chunks_held, self.quarantine
+        if quarantine is not None and len(held) != len(quarantine.blocks):
+            # A hold cut short: what the quarantine does not hold is free.
+            kept = {address for address, _ in quarantine.blocks}
+            for address in [address for address in held if address not in kept]:
+                del held[address]
+        busy = sorted([*self.chunks.items(), *held.items()])
+        busy.append((self.end + CHUNK_HEADER, 0))
+        free_at: Dict[int, int] = {}
+        free_end: Dict[int, int] = {}
+        start = self.handle + HEADER
+        for address, length in busy:
+            chunk = address - CHUNK_HEADER
+            if chunk > start:
+                free_at[start] = chunk - start
+                free_end[chunk] = start
+            start = max(start, chunk + length)
+        by_size = sorted([(length, start) for start, length in free_at.items()])
+        self.free_end, self.by_size, self.bins = free_end, by_size, {}
+        # In place: a walk under way reads this table as it goes.
+        self.free_at.clear()
+        self.free_at.update(free_at)
+        self.index_stale = False
+
+    def _committed_to(self, end: int) -> int:
+        """``committed_end`` once the room up to ``end`` is in use."""
+        committed_end = self.committed_end
+        return committed_end if end <= committed_end else min(self.end, self._page_up(end))
+
+    def _bin(self, address: Address, length: int) -> None:
+        """Make the chunk of a block no longer in use free again (never raises MemoryError)."""
+        try:
+            self.bins.setdefault(length, []).append(address - CHUNK_HEADER)
+        except MemoryError:
+            self.index_stale = True  # Its chunk is found again with every other gap.
 
     # -- primitives ----------------------------------------------------------------
     def new_block(self, size: int) -> Address:
         if size > LARGEST_BLOCK:
             return 0  # Fixed heaps refuse large blocks, room or not.
-        need = self._chunk_length(size)
-        binned = self.bins.get(need)
-        if binned:
-            address = binned.pop() + CHUNK_HEADER
-            self.chunks[address] = need
-            return address
-        by_size = self.by_size
-        index = bisect.bisect_left(by_size, (need, 0))
-        if index == len(by_size):
-            # No room in the index: freed chunks may coalesce into some.
-            return self.new_block(size) if self._merge_bins() else 0
-        length, start = by_size[index]
-        return self._use(start, length, need)
+        try:
+            need = self._chunk_length(size)
+            if self.index_stale:
+                self._rebuild_index()
+            binned = self.bins.get(need)
+            if binned:
+                address = binned[-1] + CHUNK_HEADER
+                binned.pop()
+                self.chunks[address] = need
+                return address
+            by_size = self.by_size
+            index = bisect.bisect_left(by_size, (need, 0))
+            if index == len(by_size):
+                # No room in the index: freed chunks may coalesce into some.
+                return self.new_block(size) if self._merge_bins() else 0
+            length, start = by_size[index]
+            return self._use(start, length, need)
+        except MemoryError:  # Python's memory ran out: fail, the busy records as they were.
+            self.index_stale = True
+            return 0
 
     def release(self, address: Address, size: int) -> None:
         length = self.chunks.pop(address)
         quarantine = self.quarantine
         if quarantine is not None:
-            self.chunks_held[address] = length
-            evicted = quarantine.hold(address, size + self.tail_size)
+            try:
+                self.chunks_held[address] = length
+            except MemoryError:  # Not held, then: free at once.
+                self._bin(address, length)
+                return
+            try:
+                evicted = quarantine.hold(address, size + self.tail_size)
+            except MemoryError:  # Held or not: what the quarantine lacks is found free again.
+                self.index_stale = True
+                return
             if evicted is None:
                 return
             address = evicted[0]
             length = self.chunks_held.pop(address)
-        self._bin(address - CHUNK_HEADER, length)
+        self._bin(address, length)
 
     def resize_in_place(self, address: Address, old: int, new: int) -> bool:
         if new > LARGEST_BLOCK:
             return False
-        need = self._chunk_length(new)
-        length = self.chunks[address]
-        start = address - CHUNK_HEADER
-        if need <= length:
-            if length - need >= MIN_CHUNK:
-                self.chunks[address] = need
-                self._add_free(start + need, length - need)
-            return True
-        following = self.free_at.get(start + length)
-        if following is None or length + following < need:
-            if self._merge_bins():  # A freed neighbour may sit in a bin.
-                return self.resize_in_place(address, old, new)
-            return False
-        # Grow into the free neighbour, giving back what is not needed.
-        self._take_free(start + length, following)
-        total = length + following
-        if total - need >= MIN_CHUNK:
-            self._add_free(start + need, total - need)
-            total = need
-        self.chunks[address] = total
-        self._commit_to(start + total)
+        try:
+            need = self._chunk_length(new)
+            length = self.chunks[address]
+            start = address - CHUNK_HEADER
+            if need <= length:
+                if length - need >= MIN_CHUNK:
+                    rest, rest_length = start + need, length - need
+                    self.chunks[address] = need  # An existing key: no memory needed.
+                    if not self.index_stale:
+                        self._add_free(rest, rest_length)
+                return True
+            if self.index_stale:
+                self._rebuild_index()
+            following = self.free_at.get(start + length)
+            if following is None or length + following < need:
+                # A freed neighbour may sit in a bin.
+                return self._merge_bins() and self.resize_in_place(address, old, new)
+            # Grow into the free neighbour, giving back what is not needed.
+            total = length + following
+            if total - need < MIN_CHUNK:
+                need = total
+            committed_end = self._committed_to(start + need)
+            self._take_free(start + length, following)
+            if need < total:
+                self._add_free(start + need, total - need)
+        except MemoryError:
+            # Python's memory ran out: a growth fails, the block keeping its
+            # chunk; a shrink is done all the same (the room it gives back is
+            # found again with every other gap).
+            self.index_stale = True
+            return new <= old
+        self.chunks[address] = need  # An existing key: no memory needed.
+        self.committed_end = committed_end
         return True
 
     # -- inspection ----------------------------------------------------------------

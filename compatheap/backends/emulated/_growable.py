@@ -64,23 +64,27 @@ class GrowableHeap(EmulatedHeap):
         handle = memory.map_aligned(REGION_SIZE, HANDLE_ALIGNMENT)
         if not handle:
             raise MemoryError("cannot reserve a heap region")
-        super().__init__(memory, debug, flags, handle)
-        self.page = memory.page_size
-        # An executable heap must not hand out malloc memory (not executable,
-        # and making it so would expose neighbours): every block is mapped.
-        self.executable = bool(flags & HEAP_CREATE_ENABLE_EXECUTE)
-        self.large_from = 0 if self.executable else LARGE_THRESHOLD
-        #: For mapped blocks that shrank: how far the caller may have written
-        #: (the end of the last page of their largest size); past it the
-        #: mapping reads 0. Missing: never shrank, so past the end of its
-        #: size's last page it reads 0.
-        self.written: Dict[Address, int] = {}
-        #: Capacities, kept only when the C library cannot tell them.
-        self.capacity: Dict[Address, int] = {}
-        self.track_capacity = not memory.knows_usable_size
-        if self.serialized and not self.executable:
-            self.lfh_capable = True
-            self.lfh_counts = {}
+        try:
+            super().__init__(memory, debug, flags, handle)
+            self.page = memory.page_size
+            # An executable heap must not hand out malloc memory (not executable,
+            # and making it so would expose neighbours): every block is mapped.
+            self.executable = bool(flags & HEAP_CREATE_ENABLE_EXECUTE)
+            self.large_from = 0 if self.executable else LARGE_THRESHOLD
+            #: For mapped blocks that shrank: how far the caller may have written
+            #: (the end of the last page of their largest size); past it the
+            #: mapping reads 0. Missing: never shrank, so past the end of its
+            #: size's last page it reads 0.
+            self.written: Dict[Address, int] = {}
+            #: Capacities, kept only when the C library cannot tell them.
+            self.capacity: Dict[Address, int] = {}
+            self.track_capacity = not memory.knows_usable_size
+            if self.serialized and not self.executable:
+                self.lfh_capable = True
+                self.lfh_counts = {}
+        except BaseException:  # Python's memory ran out (or an interrupt): no heap, so no region.
+            memory.unmap(handle, REGION_SIZE)
+            raise
 
     def _pages(self, size: int) -> int:
         """The length of a new mapping that holds a large block of ``size`` bytes."""
