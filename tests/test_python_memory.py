@@ -258,3 +258,31 @@ def test_zero_memory_growth_clears_what_the_caller_wrote_on_the_last_page() -> N
     assert k32.HeapReAlloc(handle, HEAP_ZERO_MEMORY, block, size) == block
     assert ctypes.string_at(block + small, size - small) == bytes(size - small)
     assert k32.HeapDestroy(handle)
+
+
+def test_compact_answers_no_memory_and_loses_no_room() -> None:
+    """HeapCompact merges a fixed heap's freed room into its index, which needs
+    Python's memory: short of it, FALSE and ERROR_NOT_ENOUGH_MEMORY, and once
+    memory is back the answer of a heap that never ran short."""
+    k32 = EmulatedBackend()
+    answers = []
+    for short in (False, True):
+        handle = k32.HeapCreate(0, 0x40000, 0x40000)
+        assert handle
+        blocks = [k32.HeapAlloc(handle, 0, 300 + 50 * i) or 0 for i in range(6)]
+        assert all(blocks)
+        for block in blocks[::2]:  # freed room between busy blocks: to be merged
+            assert k32.HeapFree(handle, 0, block)
+        if short:
+            heap = k32._heaps[handle]
+            index = _Full(heap.free_at)
+            heap.free_at = index
+            index.full = True
+            k32.SetLastError(0)
+            assert k32.HeapCompact(handle, 0) == 0
+            assert k32.GetLastError() == ERROR_NOT_ENOUGH_MEMORY
+            index.full = False
+        answers.append(k32.HeapCompact(handle, 0))
+        assert sorted(_busy_blocks(k32, handle)[1]) == sorted(blocks[1::2])
+        assert k32.HeapDestroy(handle)
+    assert answers[0] == answers[1] > 0

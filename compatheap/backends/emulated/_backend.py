@@ -204,8 +204,12 @@ class EmulatedBackend(HeapBackend):
                 if heap is None:
                     try:
                         heap = GrowableHeap(self.memory, self.debug, 0)
-                        self._heaps[heap.handle] = heap
                     except MemoryError:  # Out of address space: retried on the next call.
+                        return self._fail(ERROR_NOT_ENOUGH_MEMORY)
+                    try:
+                        self._heaps[heap.handle] = heap
+                    except MemoryError:
+                        heap.destroy()
                         return self._fail(ERROR_NOT_ENOUGH_MEMORY)
                     self._process_heap = heap
         return heap.handle
@@ -359,7 +363,12 @@ class EmulatedBackend(HeapBackend):
         with NO_LOCK if flags & HEAP_NO_SERIALIZE else heap.guard:
             if heap.holder is not None and not flags & HEAP_NO_SERIALIZE:
                 _wait_turn(heap)
-            return heap.largest_free() if heap.alive else self._false(ERROR_INVALID_HANDLE)
+            if not heap.alive:
+                return self._false(ERROR_INVALID_HANDLE)
+            try:
+                return heap.largest_free()
+            except MemoryError:  # Merging free room needs Python's memory: nothing was lost.
+                return self._false(ERROR_NOT_ENOUGH_MEMORY)
 
     # -- locking ---------------------------------------------------------------------------
     def HeapLock(self, hHeap: HANDLE, /) -> int:
