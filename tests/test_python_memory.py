@@ -22,6 +22,7 @@ from compatheap import (
     PROCESS_HEAP_ENTRY_BUSY,
 )
 from compatheap.backends.emulated import EmulatedBackend
+from compatheap.backends.emulated._fixed import FixedHeap
 from compatheap.backends.emulated._growable import LARGE_HEADER
 from compatheap.backends.emulated._heap import LARGE_THRESHOLD
 from tests.conftest import require_emulation, run_python
@@ -275,6 +276,7 @@ def test_compact_answers_no_memory_and_loses_no_room() -> None:
             assert k32.HeapFree(handle, 0, block)
         if short:
             heap = k32._heaps[handle]
+            assert isinstance(heap, FixedHeap)
             index = _Full(heap.free_at)
             heap.free_at = index
             index.full = True
