@@ -88,13 +88,15 @@ class Quarantine:
     def __init__(self) -> None:
         self.blocks: Deque[Tuple[Address, int]] = deque()
         self.corrupted = False
+        #: While nonzero, intact() is reading the blocks: none is evicted.
+        self.reading = 0
 
     def hold(self, address: Address, length: int) -> Optional[Tuple[Address, int]]:
         """Keep a freed block; returns the one evicted to make room, if any."""
         length &= ~3
         _fill(address, FREE_FILL, length)
         self.blocks.append((address, length))
-        if len(self.blocks) > QUARANTINE_BLOCKS:
+        if len(self.blocks) > QUARANTINE_BLOCKS and not self.reading:
             evicted = self.blocks.popleft()
             if not self._intact(*evicted):
                 self.corrupted = True
@@ -108,8 +110,14 @@ class Quarantine:
     def intact(self) -> bool:
         if self.corrupted:
             return False
-        # A copy: a finaliser freeing a block meanwhile must not break the loop.
-        return all(self._intact(a, n) for a, n in list(self.blocks))
+        # A copy, and no block leaves while it is read: a nested call (a
+        # finaliser's, a handler's) freeing a block meanwhile would evict one.
+        was = self.reading
+        try:
+            self.reading = was + 1
+            return all(self._intact(a, n) for a, n in list(self.blocks))
+        finally:
+            self.reading = was
 
     def drain(self) -> List[Tuple[Address, int]]:
         """Let every held block go (their fills checked first)."""

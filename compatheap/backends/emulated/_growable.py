@@ -11,7 +11,7 @@ a growth with HEAP_ZERO_MEMORY clears it).
 from __future__ import annotations
 
 import ctypes
-from typing import Dict, Iterator, Tuple
+from typing import Dict, Iterator, Optional, Tuple
 
 from ..._constants import (
     HEAP_CREATE_ENABLE_EXECUTE,
@@ -185,30 +185,18 @@ class GrowableHeap(EmulatedHeap):
                     return 0
                 large[address] = need  # Recorded short until here: at worst its new pages leak.
                 return address
-            # The pages may move: until the call has answered, the record says
-            # "a mapping of unknown length" (0), which destroy leaves alone
-            # (a leak at worst), never an address the pages may have left.
-            large[address] = 0  # An existing key: no memory needed.
-            moved_start = self.memory.remap(start, length, need, True)
-            if not moved_start:
-                large[address] = length
+            if not self.memory.can_remap:
                 return 0
-            moved = moved_start + LARGE_HEADER
-            if moved == address:
-                large[address] = need
-                return address
+            # The pages may move: the mapping leaves the records before the
+            # call (as the block left the block table), so no record names a
+            # place the pages have left, or the mapping a nested call (a
+            # handler's) may make there before this call records its answer.
             del large[address]
-            try:
-                large[moved] = need
-            except MemoryError:
-                self.keep_pending(large, moved, need)
             written = self.written.pop(address, None)
-            if written is not None:
-                try:
-                    self.written[moved] = written
-                except MemoryError:  # Not recordable: clear what may be dirty now.
-                    _memset(moved + old, 0, max(0, min(written, length - LARGE_HEADER) - old))
-            return moved
+            moved_start = self.memory.remap(start, length, need, True)
+            moved = moved_start + LARGE_HEADER if moved_start else address
+            self._record_mapping(moved, need if moved_start else length, written, old)
+            return moved if moved_start else 0
         if new > old:
             # Within the mapping: pages a shrink decommitted come back (reading zero).
             committed, needed = self._page_end(old), self._page_end(new)
@@ -231,6 +219,18 @@ class GrowableHeap(EmulatedHeap):
                 # the note says more may be dirty than is: harmless.)
                 self.written[address] = keep - LARGE_HEADER
         return address
+
+    def _record_mapping(self, address: Address, length: int, written: Optional[int], old: int) -> None:
+        """A large block's mapping recorded (again) after a remap, with how far its caller may have written."""
+        try:
+            self.large[address] = length
+        except MemoryError:
+            self.keep_pending(self.large, address, length)
+        if written is not None:
+            try:
+                self.written[address] = written
+            except MemoryError:  # Not recordable: clear what may be dirty now.
+                _memset(address + old, 0, max(0, min(written, length - LARGE_HEADER) - old))
 
     def note_reach(self, address: Address, size: int) -> None:
         written = self.written
@@ -293,10 +293,12 @@ class GrowableHeap(EmulatedHeap):
         return REGION_FREE
 
     def _drop_spares(self) -> None:
-        spare, self.spare = self.spare, {}
         free, capacity = self.memory.free, self.capacity
-        for addresses in spare.values():
-            for address in addresses:
+        # Emptied in place, one block at a time: a nested call (a handler's)
+        # may be between reading a list and taking from or adding to it.
+        for addresses in list(self.spare.values()):
+            while addresses:
+                address = addresses.pop()
                 capacity.pop(address, None)
                 free(address)
 
@@ -313,12 +315,19 @@ class GrowableHeap(EmulatedHeap):
         mappings up to each block's last page (the rest is reserved only); and
         of those mappings in all."""
         blocks, large = self.blocks, self.large
-        small = [size for address, size in blocks.items() if address not in large]
+        # Over copies: a nested call (a finaliser's, a handler's) may change the tables meanwhile.
+        sizes = list(blocks.values())
+        small, count = sum(sizes), len(sizes)
         reached = mapped = 0
-        for address, length in list(large.items()):
-            reached += min(length, self._page_end(blocks.get(address, 0)))
+        for address in list(large):
+            length = large.get(address, 0)
+            size = blocks.get(address)
+            if size is not None:
+                small -= size
+                count -= 1
+            reached += min(length, self._page_end(size or 0))
             mapped += length
-        return sum(small) + BLOCK_OVERHEAD * len(small), reached, mapped
+        return max(0, small + BLOCK_OVERHEAD * count), reached, mapped
 
     def release_all(self) -> None:
         memory = self.memory

@@ -98,7 +98,7 @@ class EmulatedHeap(abc.ABC):
         "memory", "debug", "checking", "tail_size", "flags", "handle", "large_from",
         "lock", "guard", "turn", "holder", "holds", "alive", "blocks", "large", "spare",
         "quarantine", "compat_info", "lfh_below", "lfh_counts", "lfh_capable",
-        "pending", "pending_count", "_walkers",
+        "pending", "pending_count", "_walkers", "pinned", "pinned_freed",
     )  # fmt: skip
 
     def __init__(self, memory: NativeMemory, debug: DebugChecks, flags: int, handle: Address) -> None:
@@ -141,6 +141,11 @@ class EmulatedHeap(abc.ABC):
         self.pending = (PendingRecord(), PendingRecord())
         self.pending_count = 0
         self._walkers: Dict[WalkKey, Iterator[Entry]] = {}
+        #: The block whose tail a whole-heap HeapValidate is reading (0: none),
+        #: and its size if a nested call freed it meanwhile (its memory goes
+        #: back once the read is done).
+        self.pinned: Address = 0
+        self.pinned_freed: Optional[int] = None
 
     @property
     def serialized(self) -> bool:
@@ -221,11 +226,15 @@ class EmulatedHeap(abc.ABC):
     # -- the templates ------------------------------------------------------------
     def alloc(self, size: int, flags: int) -> int:
         """HeapAlloc: the new block's address, or a :data:`Failure`."""
+        address = 0
         spare = self.spare.get(size)
         if spare:
             # (Spare lists hold small blocks only, and a destroyed heap has none.)
-            address = spare.pop()
-        else:
+            try:
+                address = spare.pop()
+            except IndexError:  # Emptied since the test, by a nested call (a handler's).
+                pass
+        if not address:
             if size > MAX_REQUEST or not self.alive:
                 return NO_MEMORY if self.alive else INVALID_HANDLE
             address = self.new_block(size)
@@ -286,9 +295,9 @@ class EmulatedHeap(abc.ABC):
                         spare = self.spare[size] = []
                     spare.append(address)
                 except MemoryError:  # Not kept, then: given back.
-                    self.release(address, size)
+                    self.let_go(address, size)
                 return 0
-        self.release(address, size)
+        self.let_go(address, size)
         return 0
 
     def _free_short_of_memory(self, address: Address) -> int:
@@ -303,7 +312,7 @@ class EmulatedHeap(abc.ABC):
         # Out of every record (its slot, its table entry) before it is given back.
         self.drop_pending(address)
         self.blocks.pop(address, None)
-        self.release(address, size)
+        self.let_go(address, size)
         return 0
 
     def size_of(self, address: Address) -> Optional[int]:
@@ -367,7 +376,8 @@ class EmulatedHeap(abc.ABC):
             blocks[address] = size  # An existing key: no memory needed.
             mapped_now = bool(mapped)
         else:
-            if in_place_only or short:
+            if in_place_only or short or address == self.pinned:
+                # (Pinned: HeapValidate is reading its tail, a nested call moves nothing from under it.)
                 return NO_MEMORY
             # Moving: the block leaves the records before the call that may
             # give its memory back, and only memory that exists gets a record.
@@ -381,7 +391,7 @@ class EmulatedHeap(abc.ABC):
             # size (new_block()'s rule). Not told by the table: the record may
             # be in a slot.
             mapped_now = bool(moved) or size >= self.large_from
-            if not moved:
+            if not moved and not self.pending_count:  # (A record left waiting: no second try.)
                 moved = self.move(address, old, size)
             if not moved:
                 try:
@@ -412,11 +422,22 @@ class EmulatedHeap(abc.ABC):
         if self.tail_size:
             blocks = self.blocks
             # Over a copy of the addresses: a finaliser or signal handler may
-            # allocate or free on this heap while the loop runs.
-            for address in list(blocks):
-                size = blocks.get(address)
-                if size is not None and not self.block_intact(address, size):
-                    return False
+            # allocate or free on this heap while the loop runs. The block
+            # being read is pinned: a nested call may free it, but its memory
+            # stays until the read is done (see let_go()). (A nested
+            # validation leaves the pin to the one it interrupted.)
+            pinning = not self.pinned
+            try:
+                for address in list(blocks):
+                    if pinning:
+                        self._unpin()
+                        self.pinned = address
+                    size = blocks.get(address)
+                    if size is not None and not self.block_intact(address, size) and blocks.get(address) == size:
+                        return False  # (Still the block that was read: not one a nested call changed.)
+            finally:
+                if pinning:
+                    self._unpin()
         quarantine = self.quarantine
         return quarantine is None or quarantine.intact()
 
@@ -531,6 +552,19 @@ class EmulatedHeap(abc.ABC):
             if record.table is self.blocks and record.key == address:
                 return record.value
         return None
+
+    def let_go(self, address: Address, size: int) -> None:
+        """Give a freed block's memory back, or hold it while HeapValidate reads it (see :meth:`valid`)."""
+        if address == self.pinned:
+            self.pinned_freed = size  # (An attribute set: needs no memory.)
+            return
+        self.release(address, size)
+
+    def _unpin(self) -> None:
+        address, size = self.pinned, self.pinned_freed
+        self.pinned, self.pinned_freed = 0, None
+        if size is not None:
+            self.release(address, size)
 
     def mapping_pending(self, address: Address) -> bool:
         """Whether a block's mapping record is one only a pending slot holds."""
