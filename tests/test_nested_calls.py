@@ -14,6 +14,7 @@ from __future__ import annotations
 import ctypes
 import os
 import sys
+import threading
 import traceback
 from types import CodeType, FrameType
 from typing import Any, Callable, List, Set, Tuple
@@ -314,3 +315,39 @@ def test_nested_validation_leaves_the_pin_to_the_outer_one() -> None:
         return lambda: h.k32.HeapValidate(h.handle, 0, None), nested, check
 
     assert _at_every_line(code, scenario) > 3
+
+
+def test_a_call_nested_in_an_lfh_allocation_past_a_hold_does_not_let_the_holder_in() -> None:
+    """With the low-fragmentation heap on, an allocation it serves does not wait for
+    another thread's HeapLock. A call nested in it (a handler's) must not wait
+    either: its wait would release the heap's lock and let the holder's calls
+    (here a HeapDestroy) run while the interrupted allocation is half done."""
+    k32 = EmulatedBackend()
+    handle = k32.HeapCreate(0, 0, 0)
+    assert handle
+    assert k32.HeapSetInformation(handle, 0, ctypes.byref(ctypes.c_uint32(2)), 4)  # the LFH on
+    own = k32.HeapAlloc(handle, 0, 16)
+    assert own
+    locked, go = threading.Event(), threading.Event()
+    destroyed: List[int] = []
+
+    def holder() -> None:
+        assert k32.HeapLock(handle)
+        locked.set()
+        go.wait(10)
+        destroyed.append(k32.HeapDestroy(handle))  # the holder: waits for no hold, only for the lock
+
+    thread = threading.Thread(target=holder)
+    thread.start()
+    assert locked.wait(10)
+    sizes: List[int] = []
+
+    def nested() -> None:
+        go.set()
+        sizes.append(k32.HeapSize(handle, 0, own))
+
+    fired, block = _with_nested_call_at_line(1, _code(EmulatedHeap.alloc), lambda: k32.HeapAlloc(handle, 0, 40), nested)
+    thread.join(10)
+    assert fired
+    assert sizes == [16], "the holder destroyed the heap while the interrupted allocation was half done"
+    assert block and destroyed == [1]

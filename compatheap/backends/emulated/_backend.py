@@ -90,10 +90,33 @@ class _LastError(threading.local):
 
 
 def _wait_turn(heap: EmulatedHeap) -> None:
-    """Wait (holding ``heap.lock``) while another thread holds the heap with HeapLock."""
+    """Wait (holding ``heap.lock``) while another thread holds the heap with HeapLock.
+
+    Not in a call nested in an allocation the low-fragmentation heap serves
+    past the hold (see :func:`_alloc_past_holder`): waiting releases the lock,
+    which would let the holder in while that allocation is half done.
+    """
     me = _get_ident()
+    if heap.passing == me:
+        return
     while heap.holder is not None and heap.holder != me:
         heap.turn.wait()
+
+
+def _alloc_past_holder(heap: EmulatedHeap, size: int, flags: int) -> int:
+    """HeapAlloc's call into the heap while another thread holds it with HeapLock."""
+    if size >= heap.lfh_below:
+        _wait_turn(heap)
+        return heap.alloc(size, flags)
+    # Served by the low-fragmentation heap, which does not wait for the hold
+    # (as on Windows). Marked, so a call nested in it on this thread (a
+    # handler's) does not wait either.
+    was = heap.passing
+    try:
+        heap.passing = _get_ident()
+        return heap.alloc(size, flags)
+    finally:
+        heap.passing = was
 
 
 class EmulatedBackend(HeapBackend):
@@ -278,9 +301,10 @@ class EmulatedBackend(HeapBackend):
         if heap is None:
             return self._fail(ERROR_INVALID_HANDLE)
         with NO_LOCK if flags & HEAP_NO_SERIALIZE else heap.guard:
-            if heap.holder is not None and not flags & HEAP_NO_SERIALIZE and size >= heap.lfh_below:
-                _wait_turn(heap)
-            result = heap.alloc(size, flags)
+            if heap.holder is not None and not flags & HEAP_NO_SERIALIZE:
+                result = _alloc_past_holder(heap, size, flags)
+            else:
+                result = heap.alloc(size, flags)
         if result > 0:
             return result
         return self._no_block(result, flags | heap.flags, "HeapAlloc", size)
@@ -648,6 +672,8 @@ def _after_fork_in_child() -> None:
             if heap.holder != me:
                 heap.holder = None
                 heap.holds = 0
+            if heap.passing != me:
+                heap.passing = None
 
 
 if hasattr(os, "register_at_fork"):

@@ -98,7 +98,7 @@ class EmulatedHeap(abc.ABC):
         "memory", "debug", "checking", "tail_size", "flags", "handle", "large_from",
         "lock", "guard", "turn", "holder", "holds", "alive", "blocks", "large", "spare",
         "quarantine", "compat_info", "lfh_below", "lfh_counts", "lfh_capable",
-        "pending", "pending_count", "_walkers", "pinned", "pinned_freed",
+        "pending", "pending_count", "_walkers", "pinned", "pinned_freed", "passing",
     )  # fmt: skip
 
     def __init__(self, memory: NativeMemory, debug: DebugChecks, flags: int, handle: Address) -> None:
@@ -119,6 +119,8 @@ class EmulatedHeap(abc.ABC):
         #: The thread holding HeapLock (its ident) and how many times, or None.
         self.holder: Optional[int] = None
         self.holds = 0
+        #: The thread inside an allocation served past another thread's hold (see _backend.py).
+        self.passing: Optional[int] = None
         self.alive = True
         self.blocks: Dict[Address, int] = {}
         #: Blocks with a mapping of their own: address -> mapping length.
