@@ -407,7 +407,10 @@ def test_size_argument_converts_as_ctypes_does(argtype: Any, value: int) -> None
     kernel32: Any = legacy.legacy_kernel32()
     kernel32.HeapAlloc.argtypes = [ctypes.c_void_p, ctypes.c_uint32, argtype]
     kernel32.HeapAlloc.restype = ctypes.c_void_p
-    converted = argtype(value).value & compatheap.SIZE_MAX  # sign- or zero-extended to SIZE_T
+    bits = argtype(value).value
+    # Win64 zero-extends a narrower integer into the 8-byte SIZE_T (as Windows CPython does under
+    # Wine); 32-bit x86 widens a signed one to 4 bytes by its sign.
+    converted = bits & ((1 << (8 * ctypes.sizeof(argtype))) - 1) if IS_64_BIT else bits & compatheap.SIZE_MAX
     heap = compatheap.HeapCreate(0, 0, 0)
     try:
         block = kernel32.HeapAlloc(heap, 0, value)

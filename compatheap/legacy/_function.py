@@ -14,6 +14,14 @@ code binds it (``argtypes`` and ``restype`` exactly the Win32 prototype, no
 ``errcheck``), ctypes' conversions are the identity on everything the
 implementation accepts, so the object then calls the implementation
 directly (its class switches to the fast one whenever the attributes change).
+That call keeps ctypes' rules for the rest: keyword arguments are ignored and
+any other number of arguments goes through ctypes (which refuses it, or for a
+cdecl function passes the extra ones on).
+
+Where the two conventions put different bits in an argument register, the
+thunk is told what Win64 would hold: there libffi stores a 1-, 2- or 4-byte
+integer zero-extended in its 8-byte slot (``HeapAlloc(heap, 0, -1)`` asks
+for 0xFFFFFFFF bytes), where the System V convention sign-extends it.
 """
 
 from __future__ import annotations
@@ -28,6 +36,8 @@ from .._structs import HEAP_PROTOTYPES, HEAP_SUMMARY, PROCESS_HEAP_ENTRY
 from . import _check
 
 _vp, _dw, _sz, _bool = ctypes.c_void_p, ctypes.c_uint32, ctypes.c_size_t, ctypes.c_int
+#: ctypes' flag of a cdecl function (which may be given more arguments than argtypes).
+FUNCFLAG_CDECL = 1
 
 #: The Win32 prototypes of what the legacy object serves: name -> (restype, argtypes).
 PROTOTYPES: Dict[str, Tuple[Any, Tuple[Any, ...]]] = {
@@ -112,6 +122,14 @@ def _make_thunk(impl: Callable[..., Any], name: str) -> Any:
 
     def target(*args: Any) -> Any:
         try:
+            masks = getattr(_pending, "masks", None)
+            if masks:
+                # What Win64's slot holds for a narrower integer: its bits, zero-extended.
+                given = list(args)
+                for index, mask in masks.items():
+                    if given[index] is not None:
+                        given[index] &= mask
+                args = tuple(given)
             rooms = getattr(_pending, "rooms", None)
             if buffers and rooms:
                 given = list(args)
@@ -153,6 +171,56 @@ def _raise_pending() -> None:
         raise error
 
 
+def _call_fp(fp: Any, args: Sequence[Any]) -> Any:
+    """``fp(*args)``; an exception the thunk caught is raised here, once the C call is back."""
+    try:
+        result = fp(*args)
+    except BaseException:
+        _raise_pending()
+        raise
+    _raise_pending()
+    return result
+
+
+def _count_refused(fp: Any, args: Sequence[Any]) -> bool:
+    """Whether ctypes refuses the number of arguments (before converting any): fewer than
+    argtypes, or more for a function that is not cdecl (WinDLL, OleDLL, WINFUNCTYPE)."""
+    argtypes = fp.argtypes
+    if argtypes is None or len(args) == len(argtypes):
+        return False
+    return len(args) < len(argtypes) or not fp._flags_ & FUNCFLAG_CDECL
+
+
+_ABSENT = object()
+
+
+def _direct_call(impl: Callable[..., Any], arity: int, fp: Any) -> Callable[..., Any]:
+    """``impl`` called with exactly ``arity`` positional arguments, keywords ignored (as a
+    ctypes function without paramflags ignores them); any other count goes through ``fp``,
+    so ctypes refuses it with its own message or (cdecl) passes the extra arguments on."""
+
+    def other_count(args: Tuple[Any, ...]) -> Any:
+        if not _count_refused(fp, args):
+            _windows_int_args(fp.argtypes, args)
+        return _call_fp(fp, args)
+
+    # Generated for the arity: named positional parameters keep the direct call
+    # about as fast as calling impl itself, which *args and a length test do not.
+    names = [f"a{index}" for index in range(arity)]
+    signature = "".join(f"{name}=_ABSENT, " for name in names) + ("/, " if names else "")
+    given = "".join(f"{name}, " for name in names)
+    source = (
+        f"def call({signature}*extra, **ignored):\n"
+        f"    if extra{f' or {names[-1]} is _ABSENT' if names else ''}:\n"
+        f"        return other_count(tuple(a for a in ({given}) if a is not _ABSENT) + extra)\n"
+        f"    return impl({given})\n"
+    )
+    namespace: Dict[str, Any] = {"_ABSENT": _ABSENT, "impl": impl, "other_count": other_count}
+    exec(source, namespace)
+    call: Callable[..., Any] = namespace["call"]
+    return call
+
+
 class FuncPtrAttribute:
     """``argtypes``/``restype``: ctypes' own attribute of the object's function
     pointer ``_fp`` (so ctypes checks what is set); the object hears of changes."""
@@ -186,11 +254,12 @@ class LegacyFunction(functools.partial):  # type: ignore[type-arg]
     _proto: Tuple[Any, Tuple[Any, ...]]
 
     def __new__(cls, name: str, backend: Any, prototype: Any, restype: Any) -> "LegacyFunction":
-        self = super().__new__(cls, getattr(backend, name))
+        fp = prototype(thunk_address(backend, name))
+        fp.restype = restype
+        self = super().__new__(cls, _direct_call(getattr(backend, name), len(PROTOTYPES[name][1]), fp))
         self.__name__ = name
         self._proto = PROTOTYPES[name]
-        self._fp = prototype(thunk_address(backend, name))
-        self._fp.restype = restype
+        self._fp = fp
         self._errcheck = None
         self._refresh()
         return self
@@ -241,25 +310,26 @@ class LegacyFunction(functools.partial):  # type: ignore[type-arg]
 class _CtypesFunction(LegacyFunction):
     """A legacy function called through its ctypes function pointer and the thunk."""
 
-    def __call__(self, *args: Any) -> Any:
+    def __call__(self, *args: Any, **ignored: Any) -> Any:
+        # Keyword arguments: a ctypes function without paramflags ignores them.
+        fp = self._fp
+        if _count_refused(fp, args):
+            return _call_fp(fp, args)  # ctypes' TypeError comes before anything else
         restype, argtypes = self._proto
         if _check.active():
-            _check.call(self.__name__, self._fp.argtypes, self._fp.restype, restype, argtypes, args)
-        _windows_int_args(self._fp.argtypes, args)
+            _check.call(self.__name__, fp.argtypes, fp.restype, restype, argtypes, args)
+        _windows_int_args(fp.argtypes, args)
         struct = _STRUCT_ARGS.get(self.__name__)
         if struct is not None and len(args) > struct[0] and self._accepts(struct[0], args[struct[0]]):
             check_structure(self.__name__, args[struct[0]], struct[0] + 1, struct[1])
         buffers = _BUFFERS.get(self.__name__)
         if buffers:
             _pending.rooms = _vouch(args, buffers)
+        _pending.masks = _win64_masks(fp.argtypes, args, argtypes)
         try:
-            result = self._fp(*args)
-        except BaseException:
-            _raise_pending()
-            raise
+            result = _call_fp(fp, args)
         finally:
-            _pending.rooms = None
-        _raise_pending()
+            _pending.rooms = _pending.masks = None
         if self._errcheck is not None:
             checked = self._errcheck(result, self, args)
             # Returning the arguments unchanged means "the result stands", as in ctypes.
@@ -276,6 +346,44 @@ class _CtypesFunction(LegacyFunction):
         except Exception:
             return False
         return True
+
+
+#: ctypes type codes passed as C integers (c_char and c_bool too).
+_INTEGER_CODES = frozenset("bBhHiIlLqQ?c")
+#: Parameters the thunk reads as 8-byte integers (on 64-bit systems).
+_WIDE_PARAMS = tuple(ctype for ctype in (_vp, _sz) if ctypes.sizeof(ctype) == 8)
+
+
+def _integer_size(ctype: Any) -> Optional[int]:
+    integer = isinstance(ctype, type) and issubclass(ctype, ctypes._SimpleCData)
+    return ctypes.sizeof(ctype) if integer and getattr(ctype, "_type_", "") in _INTEGER_CODES else None
+
+
+def _default_size(value: Any) -> Optional[int]:
+    """Bytes of the C integer ctypes' default conversion passes for ``value`` (None: no integer)."""
+    if isinstance(value, _CDATA):
+        return _integer_size(type(value))
+    if isinstance(value, int):
+        return ctypes.sizeof(ctypes.c_int)
+    if value is None or isinstance(value, (bytes, str)):
+        return None
+    parameter = getattr(value, "_as_parameter_", None)
+    return None if parameter is None else _default_size(parameter)
+
+
+def _win64_masks(argtypes: Any, args: Sequence[Any], true_argtypes: Sequence[Any]) -> Optional[Dict[int, int]]:
+    """Argument index -> mask, where Win64 zero-extends a narrower integer into an 8-byte parameter."""
+    masks: Dict[int, int] = {}
+    for index, param in enumerate(true_argtypes[: len(args)]):
+        if param not in _WIDE_PARAMS:
+            continue
+        if argtypes is not None and index < len(argtypes):
+            size = _integer_size(argtypes[index])
+        else:
+            size = _default_size(args[index])
+        if size is not None and size < 8:
+            masks[index] = (1 << (8 * size)) - 1
+    return masks or None
 
 
 def _windows_int_args(argtypes: Any, args: Sequence[Any]) -> None:
