@@ -192,7 +192,8 @@ class ParamFunction(PlainFunction):
                 value = args[given]
                 given += 1
             elif name is not None and name in kwargs:
-                value = kwargs.pop(name)
+                value = kwargs[name]
+                given += 1
             elif default is not _NO_DEFAULT:
                 value = default
             elif flag & 4:
@@ -202,7 +203,8 @@ class ParamFunction(PlainFunction):
             if direction == 3:
                 outputs.append(index)
             callargs.append(value)
-        if given < len(args) or kwargs:
+        # As ctypes counts: the parameters filled from arguments or keywords, against all given.
+        if given != len(args) + len(kwargs):
             raise TypeError(f"call takes exactly {given} arguments ({len(args) + len(kwargs)} given)")
         arguments = tuple(callargs)
         result = self._inner(*arguments)
