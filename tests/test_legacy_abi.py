@@ -218,3 +218,46 @@ def test_narrow_integer_reaches_other_size_parameters_zero_extended(heap: int) -
         assert compatheap.GetLastError() == compatheap.ERROR_NOT_ENOUGH_MEMORY
     finally:
         compatheap.HeapDestroy(capped)
+
+
+# -- a structure or a float without argtypes: Win64 keeps every argument in its own slot ------
+
+
+class _Eight(ctypes.Structure):
+    _fields_ = [("low", ctypes.c_uint32), ("high", ctypes.c_uint32)]
+
+
+#: Windows CPython under Wine: these in HeapFree's dwFlags leave lpMem in its place (freed).
+IN_DWFLAGS = [
+    pytest.param(lambda: ctypes.c_double(0.0), id="c_double"),
+    pytest.param(lambda: ctypes.c_float(0.0), id="c_float"),
+    pytest.param(lambda: _Eight(), id="8-byte structure"),
+    pytest.param(lambda: _AsParameter(ctypes.c_double(0.0)), id="_as_parameter_ c_double"),
+]
+
+
+@only_64_bit
+@pytest.mark.parametrize("make", IN_DWFLAGS)
+def test_float_or_small_structure_keeps_later_arguments_in_place(heap: int, make: Any) -> None:
+    free = WinDLL("kernel32").HeapFree
+    block = _block(heap)
+    assert free(vp(heap), make(), vp(block)) == 1
+    assert not _live(heap, block)
+
+
+@only_64_bit
+def test_float_bits_fill_a_size_parameter(heap: int) -> None:
+    alloc = _bound(WinDLL("kernel32"), "HeapAlloc", vp, None)
+    # Windows CPython under Wine: a c_float(1.5)'s bits, 0x3FC00000, are the size.
+    assert _allocated(alloc, heap, ctypes.c_float(1.5)) == 0x3FC00000
+
+
+@only_64_bit
+def test_large_structure_by_value_is_a_pointer_to_a_copy(heap: int) -> None:
+    walk = WinDLL("kernel32").HeapWalk
+    entry = PROCESS_HEAP_ENTRY()
+    # Windows CPython under Wine: the walk succeeds on a copy; the caller's entry stays as it was.
+    assert walk(vp(heap), entry) == 1
+    assert entry.lpData is None and entry.wFlags == 0
+    assert walk(vp(heap), ctypes.byref(entry)) == 1
+    assert entry.lpData is not None

@@ -21,7 +21,10 @@ cdecl function passes the extra ones on).
 Where the two conventions put different bits in an argument register, the
 thunk is told what Win64 would hold: there libffi stores a 1-, 2- or 4-byte
 integer zero-extended in its 8-byte slot (``HeapAlloc(heap, 0, -1)`` asks
-for 0xFFFFFFFF bytes), where the System V convention sign-extends it.
+for 0xFFFFFFFF bytes), where the System V convention sign-extends it. An
+argument without argtype that System V would pass elsewhere (a float in a
+vector register, a structure on the stack) is given as what its Win64 slot
+holds: its bits, or for a structure larger than 8 bytes the address of a copy.
 """
 
 from __future__ import annotations
@@ -322,12 +325,13 @@ class _CtypesFunction(LegacyFunction):
         struct = _STRUCT_ARGS.get(self.__name__)
         if struct is not None and len(args) > struct[0] and self._accepts(struct[0], args[struct[0]]):
             check_structure(self.__name__, args[struct[0]], struct[0] + 1, struct[1])
+        passed = _win64_slots(fp.argtypes, args)
         buffers = _BUFFERS.get(self.__name__)
         if buffers:
-            _pending.rooms = _vouch(args, buffers)
-        _pending.masks = _win64_masks(fp.argtypes, args, argtypes)
+            _pending.rooms = _vouch(passed, buffers)
+        _pending.masks = _win64_masks(fp.argtypes, passed, argtypes)
         try:
-            result = _call_fp(fp, args)
+            result = _call_fp(fp, passed)
         finally:
             _pending.rooms = _pending.masks = None
         if self._errcheck is not None:
@@ -369,6 +373,45 @@ def _default_size(value: Any) -> Optional[int]:
         return None
     parameter = getattr(value, "_as_parameter_", None)
     return None if parameter is None else _default_size(parameter)
+
+
+_UNSIGNED = {1: ctypes.c_uint8, 2: ctypes.c_uint16, 4: ctypes.c_uint32, 8: ctypes.c_uint64}
+
+
+def _default_passed(value: Any) -> Any:
+    """What ctypes' default conversion passes for ``value``: it follows ``_as_parameter_``."""
+    while value is not None and not isinstance(value, (_CDATA, int, bytes, str)):
+        parameter = getattr(value, "_as_parameter_", None)
+        if parameter is None:
+            break
+        value = parameter
+    return value
+
+
+def _win64_slot(value: Any) -> Any:
+    """An argument without argtype as 64-bit Windows' libffi puts it in its 8-byte slot, in
+    a form the System V convention passes in the next integer register too: a structure of
+    1, 2, 4 or 8 bytes and a float or double as their bits; another structure as the address
+    of a copy (where System V would pass it on the stack and shift the later arguments)."""
+    passed = _default_passed(value)
+    if isinstance(passed, (ctypes.Structure, ctypes.Union)):
+        size = ctypes.sizeof(passed)
+        if size in _UNSIGNED:
+            return _UNSIGNED[size].from_buffer_copy(passed)
+        return ctypes.byref(type(passed).from_buffer_copy(passed))
+    code = getattr(type(passed), "_type_", None) if isinstance(passed, ctypes._SimpleCData) else None
+    if code == "f":
+        return ctypes.c_uint32.from_buffer_copy(passed)
+    if code in ("d", "g"):  # Windows' long double is a double
+        return ctypes.c_uint64.from_buffer_copy(ctypes.c_double(passed.value))
+    return value
+
+
+def _win64_slots(argtypes: Any, args: Tuple[Any, ...]) -> Tuple[Any, ...]:
+    start = len(argtypes) if argtypes is not None else 0
+    if ctypes.sizeof(ctypes.c_void_p) != 8 or start >= len(args):
+        return args
+    return args[:start] + tuple(_win64_slot(value) for value in args[start:])
 
 
 def _win64_masks(argtypes: Any, args: Sequence[Any], true_argtypes: Sequence[Any]) -> Optional[Dict[int, int]]:
