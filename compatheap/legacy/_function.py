@@ -379,13 +379,12 @@ _UNSIGNED = {1: ctypes.c_uint8, 2: ctypes.c_uint16, 4: ctypes.c_uint32, 8: ctype
 
 
 def _default_passed(value: Any) -> Any:
-    """What ctypes' default conversion passes for ``value``: it follows ``_as_parameter_``."""
-    while value is not None and not isinstance(value, (_CDATA, int, bytes, str)):
-        parameter = getattr(value, "_as_parameter_", None)
-        if parameter is None:
-            break
-        value = parameter
-    return value
+    """What ctypes' default conversion passes for ``value``: it follows ``_as_parameter_``
+    (recursively, so an object that names itself ends in RecursionError, not a hang)."""
+    if value is None or isinstance(value, (_CDATA, int, bytes, str)):
+        return value
+    parameter = getattr(value, "_as_parameter_", None)
+    return value if parameter is None else _default_passed(parameter)
 
 
 def _win64_slot(value: Any) -> Any:
