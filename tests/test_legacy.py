@@ -465,3 +465,16 @@ def test_int_without_argtypes_is_refused_as_on_windows() -> None:
     with pytest.raises(ctypes.ArgumentError, match="argument 1: OverflowError: int too long to convert"):
         kernel32.HeapValidate(1 << 40, 0, None)
     assert kernel32.HeapValidate(ctypes.c_void_p(compatheap.GetProcessHeap()), 0, None) == 1
+
+
+class _NamesItself:
+    @property
+    def _as_parameter_(self) -> "_NamesItself":
+        return self
+
+
+def test_as_parameter_naming_itself_raises_instead_of_hanging() -> None:
+    # Windows CPython overflows its C stack on this; here it is a Python exception.
+    kernel32: Any = legacy.legacy_kernel32()
+    with pytest.raises(RecursionError):
+        kernel32.HeapSize(ctypes.c_void_p(compatheap.GetProcessHeap()), 0, _NamesItself())
