@@ -194,36 +194,6 @@ def _count_refused(fp: Any, args: Sequence[Any]) -> bool:
     return len(args) < len(argtypes) or not fp._flags_ & FUNCFLAG_CDECL
 
 
-_ABSENT = object()
-
-
-def _direct_call(impl: Callable[..., Any], arity: int, fp: Any) -> Callable[..., Any]:
-    """``impl`` called with exactly ``arity`` positional arguments, keywords ignored (as a
-    ctypes function without paramflags ignores them); any other count goes through ``fp``,
-    so ctypes refuses it with its own message or (cdecl) passes the extra arguments on."""
-
-    def other_count(args: Tuple[Any, ...]) -> Any:
-        if not _count_refused(fp, args):
-            _windows_int_args(fp.argtypes, args)
-        return _call_fp(fp, args)
-
-    # Generated for the arity: named positional parameters cost less per call
-    # than *args and a length test.
-    names = [f"a{index}" for index in range(arity)]
-    signature = "".join(f"{name}=_ABSENT, " for name in names) + ("/, " if names else "")
-    given = "".join(f"{name}, " for name in names)
-    source = (
-        f"def call({signature}*extra, **ignored):\n"
-        f"    if extra{f' or {names[-1]} is _ABSENT' if names else ''}:\n"
-        f"        return other_count(tuple(a for a in ({given}) if a is not _ABSENT) + extra)\n"
-        f"    return impl({given})\n"
-    )
-    namespace: Dict[str, Any] = {"_ABSENT": _ABSENT, "impl": impl, "other_count": other_count}
-    exec(source, namespace)
-    call: Callable[..., Any] = namespace["call"]
-    return call
-
-
 class FuncPtrAttribute:
     """``argtypes``/``restype``: ctypes' own attribute of the object's function
     pointer ``_fp`` (so ctypes checks what is set); the object hears of changes."""
@@ -259,7 +229,7 @@ class LegacyFunction(functools.partial):  # type: ignore[type-arg]
     def __new__(cls, name: str, backend: Any, prototype: Any, restype: Any) -> "LegacyFunction":
         fp = prototype(thunk_address(backend, name))
         fp.restype = restype
-        self = super().__new__(cls, _direct_call(getattr(backend, name), len(PROTOTYPES[name][1]), fp))
+        self = super().__new__(cls, getattr(backend, name))
         self.__name__ = name
         self._proto = PROTOTYPES[name]
         self._fp = fp
