@@ -407,7 +407,10 @@ def test_size_argument_converts_as_ctypes_does(argtype: Any, value: int) -> None
     kernel32: Any = legacy.legacy_kernel32()
     kernel32.HeapAlloc.argtypes = [ctypes.c_void_p, ctypes.c_uint32, argtype]
     kernel32.HeapAlloc.restype = ctypes.c_void_p
-    converted = argtype(value).value & compatheap.SIZE_MAX  # sign- or zero-extended to SIZE_T
+    bits = argtype(value).value
+    # Win64 zero-extends a narrower integer into the 8-byte SIZE_T (as Windows CPython does under
+    # Wine); 32-bit x86 widens a signed one to 4 bytes by its sign.
+    converted = bits & ((1 << (8 * ctypes.sizeof(argtype))) - 1) if IS_64_BIT else bits & compatheap.SIZE_MAX
     heap = compatheap.HeapCreate(0, 0, 0)
     try:
         block = kernel32.HeapAlloc(heap, 0, value)
@@ -462,3 +465,16 @@ def test_int_without_argtypes_is_refused_as_on_windows() -> None:
     with pytest.raises(ctypes.ArgumentError, match="argument 1: OverflowError: int too long to convert"):
         kernel32.HeapValidate(1 << 40, 0, None)
     assert kernel32.HeapValidate(ctypes.c_void_p(compatheap.GetProcessHeap()), 0, None) == 1
+
+
+class _NamesItself:
+    @property
+    def _as_parameter_(self) -> "_NamesItself":
+        return self
+
+
+def test_as_parameter_naming_itself_raises_instead_of_hanging() -> None:
+    # Windows CPython overflows its C stack on this; here it is a Python exception.
+    kernel32: Any = legacy.legacy_kernel32()
+    with pytest.raises(RecursionError):
+        kernel32.HeapSize(ctypes.c_void_p(compatheap.GetProcessHeap()), 0, _NamesItself())

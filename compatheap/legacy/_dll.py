@@ -15,9 +15,13 @@ import functools
 from pathlib import Path
 from typing import Any, Dict, FrozenSet, List, Optional, Tuple
 
-from ._function import PROTOTYPES, LegacyFunction, NotEmulatedFunction, PlainFunction
+from ._function import FUNCFLAG_CDECL, PROTOTYPES, LegacyFunction, NotEmulatedFunction, PlainFunction
 
 _REAL_CDLL: Any = ctypes.CDLL
+#: Windows' ctypes flags (POSIX ctypes lacks the names). Any function without
+#: the cdecl flag takes exactly as many arguments as it has argtypes.
+FUNCFLAG_STDCALL = 0
+FUNCFLAG_HRESULT = 2
 
 
 @functools.lru_cache(maxsize=None)
@@ -71,9 +75,12 @@ class LegacyDLL:
         self._handle = 0
         self._exports = exported(self._key)
         self._func_restype_: Any = getattr(type(self), "_func_restype_", ctypes.c_int)
-        # As ctypes' CDLL makes it: the DLL's calling flags and default restype, no argtypes.
-        namespace = {"_flags_": getattr(type(self), "_func_flags_", 1), "_restype_": self._func_restype_}
-        self._FuncPtr: Any = type("_FuncPtr", (getattr(ctypes, "_CFuncPtr"),), namespace)  # noqa: B009
+        self._FuncPtr: Any = self._funcptr_type(getattr(type(self), "_func_flags_", FUNCFLAG_CDECL))
+
+    def _funcptr_type(self, flags: int) -> Any:
+        # As ctypes' CDLL makes it: the calling flags and the DLL's default restype, no argtypes.
+        namespace = {"_flags_": flags, "_restype_": self._func_restype_}
+        return type("_FuncPtr", (getattr(ctypes, "_CFuncPtr"),), namespace)  # noqa: B009
 
     def __getattr__(self, name: str) -> Any:
         if name.startswith("__") and name.endswith("__"):
@@ -86,11 +93,15 @@ class LegacyDLL:
         name = name_or_ordinal
         if not isinstance(name, str):
             raise AttributeError(f"function ordinal {name!r} not found")
+        return self.function(name, self._FuncPtr)
+
+    def function(self, name: str, prototype: Any) -> Any:
+        """The function ``name`` called with ``prototype``'s flags (the DLL's own, or a ``WINFUNCTYPE``'s)."""
         if name not in self._exports:
             raise AttributeError(f"function {name!r} not found")
         if self._key == "kernel32" and name in PROTOTYPES:
-            return LegacyFunction(name, _backend_of(self), self._FuncPtr, self._func_restype_)
-        return NotEmulatedFunction(self._key, name, self._FuncPtr, self._func_restype_)
+            return LegacyFunction(name, _backend_of(self), prototype, self._func_restype_)
+        return NotEmulatedFunction(self._key, name, prototype, self._func_restype_)
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self._name!r} (compatheap), handle 0 at {id(self):#x}>"
@@ -137,12 +148,16 @@ class PyDLL(CDLL):
 
 
 class WinDLL(CDLL):
-    """``ctypes.WinDLL``: on 64-bit Windows the same calling convention as ``CDLL``."""
+    """``ctypes.WinDLL``: on 64-bit Windows the same calling convention as ``CDLL``, but
+    its functions are stdcall to ctypes, which then wants exactly as many arguments as argtypes."""
+
+    _func_flags_ = FUNCFLAG_STDCALL
 
 
 class OleDLL(CDLL):
-    """``ctypes.OleDLL``: functions return ``HRESULT``, a negative one raises ``OSError``."""
+    """``ctypes.OleDLL``: stdcall functions returning ``HRESULT``; a negative one raises ``OSError``."""
 
+    _func_flags_ = FUNCFLAG_STDCALL | FUNCFLAG_HRESULT
     _func_restype_ = HRESULT
 
 
@@ -177,7 +192,8 @@ class ParamFunction(PlainFunction):
                 value = args[given]
                 given += 1
             elif name is not None and name in kwargs:
-                value = kwargs.pop(name)
+                value = kwargs[name]
+                given += 1
             elif default is not _NO_DEFAULT:
                 value = default
             elif flag & 4:
@@ -187,7 +203,8 @@ class ParamFunction(PlainFunction):
             if direction == 3:
                 outputs.append(index)
             callargs.append(value)
-        if given < len(args) or kwargs:
+        # As ctypes counts: the parameters filled from arguments or keywords, against all given.
+        if given != len(args) + len(kwargs):
             raise TypeError(f"call takes exactly {given} arguments ({len(args) + len(kwargs)} given)")
         arguments = tuple(callargs)
         result = self._inner(*arguments)
@@ -219,7 +236,7 @@ def WINFUNCTYPE(restype: Any, *argtypes: Any, use_errno: bool = False, use_last_
         def __new__(cls: Any, *args: Any) -> Any:
             if args and isinstance(args[0], tuple) and len(args[0]) == 2 and isinstance(args[0][1], LegacyDLL):
                 name, dll = args[0]
-                func = dll[name]
+                func = dll.function(name, dll._funcptr_type(cls._flags_))
                 func.argtypes = list(cls._argtypes_)
                 func.restype = cls._restype_
                 return ParamFunction(func, tuple(args[1])) if len(args) > 1 and args[1] else func
@@ -227,7 +244,7 @@ def WINFUNCTYPE(restype: Any, *argtypes: Any, use_errno: bool = False, use_last_
 
         namespace = {
             "__new__": __new__,
-            "_flags_": base._flags_,
+            "_flags_": base._flags_ & ~FUNCFLAG_CDECL | FUNCFLAG_STDCALL,
             "_argtypes_": base._argtypes_,
             "_restype_": base._restype_,
         }

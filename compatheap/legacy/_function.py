@@ -14,6 +14,17 @@ code binds it (``argtypes`` and ``restype`` exactly the Win32 prototype, no
 ``errcheck``), ctypes' conversions are the identity on everything the
 implementation accepts, so the object then calls the implementation
 directly (its class switches to the fast one whenever the attributes change).
+That call keeps ctypes' rules for the rest: keyword arguments are ignored and
+any other number of arguments goes through ctypes (which refuses it, or for a
+cdecl function passes the extra ones on).
+
+Where the two conventions put different bits in an argument register, the
+thunk is told what Win64 would hold: there libffi stores a 1-, 2- or 4-byte
+integer zero-extended in its 8-byte slot (``HeapAlloc(heap, 0, -1)`` asks
+for 0xFFFFFFFF bytes), where the System V convention sign-extends it. An
+argument without argtype that System V would pass elsewhere (a float in a
+vector register, a structure on the stack) is given as what its Win64 slot
+holds: its bits, or for a structure larger than 8 bytes the address of a copy.
 """
 
 from __future__ import annotations
@@ -28,6 +39,8 @@ from .._structs import HEAP_PROTOTYPES, HEAP_SUMMARY, PROCESS_HEAP_ENTRY
 from . import _check
 
 _vp, _dw, _sz, _bool = ctypes.c_void_p, ctypes.c_uint32, ctypes.c_size_t, ctypes.c_int
+#: ctypes' flag of a cdecl function (which may be given more arguments than argtypes).
+FUNCFLAG_CDECL = 1
 
 #: The Win32 prototypes of what the legacy object serves: name -> (restype, argtypes).
 PROTOTYPES: Dict[str, Tuple[Any, Tuple[Any, ...]]] = {
@@ -112,6 +125,14 @@ def _make_thunk(impl: Callable[..., Any], name: str) -> Any:
 
     def target(*args: Any) -> Any:
         try:
+            masks = getattr(_pending, "masks", None)
+            if masks:
+                # What Win64's slot holds for a narrower integer: its bits, zero-extended.
+                given = list(args)
+                for index, mask in masks.items():
+                    if given[index] is not None:
+                        given[index] &= mask
+                args = tuple(given)
             rooms = getattr(_pending, "rooms", None)
             if buffers and rooms:
                 given = list(args)
@@ -153,6 +174,26 @@ def _raise_pending() -> None:
         raise error
 
 
+def _call_fp(fp: Any, args: Sequence[Any]) -> Any:
+    """``fp(*args)``; an exception the thunk caught is raised here, once the C call is back."""
+    try:
+        result = fp(*args)
+    except BaseException:
+        _raise_pending()
+        raise
+    _raise_pending()
+    return result
+
+
+def _count_refused(fp: Any, args: Sequence[Any]) -> bool:
+    """Whether ctypes refuses the number of arguments (before converting any): fewer than
+    argtypes, or more for a function that is not cdecl (WinDLL, OleDLL, WINFUNCTYPE)."""
+    argtypes = fp.argtypes
+    if argtypes is None or len(args) == len(argtypes):
+        return False
+    return len(args) < len(argtypes) or not fp._flags_ & FUNCFLAG_CDECL
+
+
 class FuncPtrAttribute:
     """``argtypes``/``restype``: ctypes' own attribute of the object's function
     pointer ``_fp`` (so ctypes checks what is set); the object hears of changes."""
@@ -186,11 +227,12 @@ class LegacyFunction(functools.partial):  # type: ignore[type-arg]
     _proto: Tuple[Any, Tuple[Any, ...]]
 
     def __new__(cls, name: str, backend: Any, prototype: Any, restype: Any) -> "LegacyFunction":
+        fp = prototype(thunk_address(backend, name))
+        fp.restype = restype
         self = super().__new__(cls, getattr(backend, name))
         self.__name__ = name
         self._proto = PROTOTYPES[name]
-        self._fp = prototype(thunk_address(backend, name))
-        self._fp.restype = restype
+        self._fp = fp
         self._errcheck = None
         self._refresh()
         return self
@@ -241,25 +283,27 @@ class LegacyFunction(functools.partial):  # type: ignore[type-arg]
 class _CtypesFunction(LegacyFunction):
     """A legacy function called through its ctypes function pointer and the thunk."""
 
-    def __call__(self, *args: Any) -> Any:
+    def __call__(self, *args: Any, **ignored: Any) -> Any:
+        # Keyword arguments: a ctypes function without paramflags ignores them.
+        fp = self._fp
+        if _count_refused(fp, args):
+            return _call_fp(fp, args)  # ctypes' TypeError comes before anything else
         restype, argtypes = self._proto
         if _check.active():
-            _check.call(self.__name__, self._fp.argtypes, self._fp.restype, restype, argtypes, args)
-        _windows_int_args(self._fp.argtypes, args)
+            _check.call(self.__name__, fp.argtypes, fp.restype, restype, argtypes, args)
+        _windows_int_args(fp.argtypes, args)
         struct = _STRUCT_ARGS.get(self.__name__)
         if struct is not None and len(args) > struct[0] and self._accepts(struct[0], args[struct[0]]):
             check_structure(self.__name__, args[struct[0]], struct[0] + 1, struct[1])
+        passed = _win64_slots(fp.argtypes, args)
         buffers = _BUFFERS.get(self.__name__)
         if buffers:
-            _pending.rooms = _vouch(args, buffers)
+            _pending.rooms = _vouch(passed, buffers)
+        _pending.masks = _win64_masks(fp.argtypes, passed, argtypes)
         try:
-            result = self._fp(*args)
-        except BaseException:
-            _raise_pending()
-            raise
+            result = _call_fp(fp, passed)
         finally:
-            _pending.rooms = None
-        _raise_pending()
+            _pending.rooms = _pending.masks = None
         if self._errcheck is not None:
             checked = self._errcheck(result, self, args)
             # Returning the arguments unchanged means "the result stands", as in ctypes.
@@ -276,6 +320,78 @@ class _CtypesFunction(LegacyFunction):
         except Exception:
             return False
         return True
+
+
+#: ctypes type codes passed as C integers (c_char and c_bool too).
+_INTEGER_CODES = frozenset("bBhHiIlLqQ?c")
+#: Parameters the thunk reads as 8-byte integers (on 64-bit systems).
+_WIDE_PARAMS = tuple(ctype for ctype in (_vp, _sz) if ctypes.sizeof(ctype) == 8)
+
+
+def _integer_size(ctype: Any) -> Optional[int]:
+    integer = isinstance(ctype, type) and issubclass(ctype, ctypes._SimpleCData)
+    return ctypes.sizeof(ctype) if integer and getattr(ctype, "_type_", "") in _INTEGER_CODES else None
+
+
+def _default_size(value: Any) -> Optional[int]:
+    """Bytes of the C integer ctypes' default conversion passes for ``value`` (None: no integer)."""
+    passed = _default_passed(value)
+    if isinstance(passed, _CDATA):
+        return _integer_size(type(passed))
+    return ctypes.sizeof(ctypes.c_int) if isinstance(passed, int) else None
+
+
+_UNSIGNED = {1: ctypes.c_uint8, 2: ctypes.c_uint16, 4: ctypes.c_uint32, 8: ctypes.c_uint64}
+
+
+def _default_passed(value: Any) -> Any:
+    """What ctypes' default conversion passes for ``value``: it follows ``_as_parameter_``
+    (recursively, so an object that names itself ends in RecursionError, not a hang)."""
+    if value is None or isinstance(value, (_CDATA, int, bytes, str)):
+        return value
+    parameter = getattr(value, "_as_parameter_", None)
+    return value if parameter is None else _default_passed(parameter)
+
+
+def _win64_slot(value: Any) -> Any:
+    """An argument without argtype as 64-bit Windows' libffi puts it in its 8-byte slot, in
+    a form the System V convention passes in the next integer register too: a structure of
+    1, 2, 4 or 8 bytes and a float or double as their bits; another structure as the address
+    of a copy (where System V would pass it on the stack and shift the later arguments)."""
+    passed = _default_passed(value)
+    if isinstance(passed, (ctypes.Structure, ctypes.Union)):
+        size = ctypes.sizeof(passed)
+        if size in _UNSIGNED:
+            return _UNSIGNED[size].from_buffer_copy(passed)
+        return ctypes.byref(type(passed).from_buffer_copy(passed))
+    code = getattr(type(passed), "_type_", None) if isinstance(passed, ctypes._SimpleCData) else None
+    if code == "f":
+        return ctypes.c_uint32.from_buffer_copy(passed)
+    if code in ("d", "g"):  # Windows' long double is a double
+        return ctypes.c_uint64.from_buffer_copy(ctypes.c_double(passed.value))
+    return value
+
+
+def _win64_slots(argtypes: Any, args: Tuple[Any, ...]) -> Tuple[Any, ...]:
+    start = len(argtypes) if argtypes is not None else 0
+    if ctypes.sizeof(ctypes.c_void_p) != 8 or start >= len(args):
+        return args
+    return args[:start] + tuple(_win64_slot(value) for value in args[start:])
+
+
+def _win64_masks(argtypes: Any, args: Sequence[Any], true_argtypes: Sequence[Any]) -> Optional[Dict[int, int]]:
+    """Argument index -> mask, where Win64 zero-extends a narrower integer into an 8-byte parameter."""
+    masks: Dict[int, int] = {}
+    for index, param in enumerate(true_argtypes[: len(args)]):
+        if param not in _WIDE_PARAMS:
+            continue
+        if argtypes is not None and index < len(argtypes):
+            size = _integer_size(argtypes[index])
+        else:
+            size = _default_size(args[index])
+        if size is not None and size < 8:
+            masks[index] = (1 << (8 * size)) - 1
+    return masks or None
 
 
 def _windows_int_args(argtypes: Any, args: Sequence[Any]) -> None:
