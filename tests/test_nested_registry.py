@@ -24,14 +24,16 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from types import FrameType
-from typing import Any, Callable, List, Optional, Set
+from typing import Any, Callable, Dict, List, Optional, Set
 
 import pytest
 
-from compatheap import ERROR_INVALID_HANDLE
+from compatheap import ERROR_INVALID_HANDLE, ERROR_NOT_ENOUGH_MEMORY
 from compatheap.backends.emulated import EmulatedBackend, _backend
+from compatheap.backends.emulated._heap import EmulatedHeap
 from tests.conftest import child_env, require_emulation
 from tests.faulty import FaultyMemory
 
@@ -232,3 +234,78 @@ def test_a_call_nested_at_each_line_of_a_registry_call(interrupted: str) -> None
     assert proc.returncode == 0, proc.stdout + proc.stderr
     ran = {line.split()[1] for line in proc.stdout.splitlines()}
     assert ran == (set(NESTED) if hasattr(os, "fork") else set(NESTED) - {"fork"})
+
+
+class _Full(Dict[int, EmulatedHeap]):
+    """A registry that takes no new key while ``full``, as a dict Python's memory cannot grow."""
+
+    full = True
+
+    def __setitem__(self, key: int, value: EmulatedHeap) -> None:
+        if self.full and key not in self:
+            raise MemoryError
+        super().__setitem__(key, value)
+
+    def setdefault(self, key: int, default: EmulatedHeap) -> EmulatedHeap:
+        if self.full and key not in self:
+            raise MemoryError
+        return super().setdefault(key, default)
+
+
+def _give_back_process_heap(k32: EmulatedBackend, native: FaultyMemory) -> None:
+    process = k32.GetProcessHeap()
+    assert process and _listing(k32) == [process]
+    heap = k32._heaps[process]
+    with heap.lock:
+        heap.destroy()
+    assert native.leaks() == []
+
+
+def test_a_process_heap_that_could_not_be_registered_is_the_next_calls() -> None:
+    """Short of Python's memory for the registry, GetProcessHeap fails, and the
+    heap it made waits for the next call: no second one is made."""
+    native = FaultyMemory()
+    k32 = EmulatedBackend(memory=native)
+    registry = _Full()
+    k32._heaps = registry
+    assert k32.GetProcessHeap() is None
+    assert k32.GetLastError() == ERROR_NOT_ENOUGH_MEMORY
+    mapped = dict(native.mappings)
+    assert mapped
+    assert k32.GetProcessHeap() is None
+    assert native.mappings == mapped
+    registry.full = False
+    assert k32.GetProcessHeap()
+    assert native.mappings == mapped
+    _give_back_process_heap(k32, native)
+
+
+def _first_calls_together(threads: int) -> None:
+    native = FaultyMemory()
+    k32 = EmulatedBackend(memory=native)
+    start = threading.Barrier(threads)
+    answers: List[Optional[int]] = []
+
+    def ask() -> None:
+        start.wait()
+        answers.append(k32.GetProcessHeap())
+
+    running = [threading.Thread(target=ask) for _ in range(threads)]
+    for thread in running:
+        thread.start()
+    for thread in running:
+        thread.join()
+    assert len(answers) == threads and answers[0] and set(answers) == {answers[0]}
+    _give_back_process_heap(k32, native)
+
+
+def test_threads_asking_first_for_the_process_heap_get_one() -> None:
+    """Threads making the first GetProcessHeap together: one heap for all of
+    them, the others' heaps given back."""
+    switching = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # Threads switch inside the calls, not only between them.
+    try:
+        for _ in range(20):
+            _first_calls_together(4)
+    finally:
+        sys.setswitchinterval(switching)
