@@ -21,11 +21,9 @@ from __future__ import annotations
 import ctypes
 import faulthandler
 import os
-import signal
 import subprocess
 import sys
 import threading
-import time
 from types import FrameType
 from typing import Any, Callable, Dict, List, Optional, Set
 
@@ -36,13 +34,12 @@ from compatheap.backends.emulated import EmulatedBackend, _backend
 from compatheap.backends.emulated._heap import EmulatedHeap
 from tests.conftest import child_env, require_emulation
 from tests.faulty import FaultyMemory
+from tests.test_pythonic_fork_signals import in_child
 
 require_emulation()
 
 INTERRUPTED = ("HeapCreate", "HeapDestroy", "GetProcessHeap", "GetProcessHeaps")
 NESTED = ("create", "destroy_other", "destroy_same", "process", "list", "fork")
-#: How long a forked child may take to check its registry and exit.
-FORK_LIMIT = 20.0
 
 
 def _listing(k32: EmulatedBackend) -> List[int]:
@@ -117,26 +114,14 @@ class Case:
         assert len(unknown) <= (self.interrupted == "HeapCreate"), listing  # the heap being made
 
     def nest_fork(self) -> None:
-        pid = os.fork()
-        if pid == 0:  # The child: a usable registry, then out at once.
-            ok = False
-            try:
-                handle = self.k32.HeapCreate(0, 0, 0)
-                ok = bool(handle and self.k32.HeapDestroy(handle) and self.k32.GetProcessHeap())
-                ok = ok and self.other in _listing(self.k32)
-            finally:
-                os._exit(0 if ok else 1)
-        deadline = time.monotonic() + FORK_LIMIT
-        while True:
-            done, status = os.waitpid(pid, os.WNOHANG)
-            if done:
-                break
-            if time.monotonic() > deadline:
-                os.kill(pid, signal.SIGKILL)
-                os.waitpid(pid, 0)
-                raise AssertionError("the forked child hung")
-            time.sleep(0.001)
-        assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0, status
+        in_child(self.check_child)
+
+    def check_child(self) -> None:
+        """The forked child's registry is usable (the child exits right after)."""
+        handle = self.k32.HeapCreate(0, 0, 0)
+        assert handle and self.k32.HeapDestroy(handle) == 1
+        assert self.k32.GetProcessHeap()
+        assert self.other in _listing(self.k32)
 
     # -- the interrupted call ---------------------------------------------------------
     def run(self) -> bool:
