@@ -78,6 +78,8 @@ NO_LOCK: ContextManager[None] = contextlib.nullcontext()
 FALLBACK_VARIANT = "emulated-fallback"
 
 _get_ident = threading.get_ident
+#: The key of the process heap's claim.
+_PROCESS = "process"
 
 
 # Flags are only ever tested bit by bit below bit 32, where an int wider
@@ -132,9 +134,18 @@ class EmulatedBackend(HeapBackend):
         self.memory = memory if memory is not None else system_memory()
         self.debug_checks = frozenset(debug)
         self.debug = DebugChecks(self.debug_checks)
+        # The registry. Its lock is held for single dict operations only, which
+        # run no code of ours: a call nested in one (a signal handler's or a
+        # finaliser's, on the same thread) re-enters it and finds the registry
+        # whole, and nothing else waits for it long.
         self._heaps: Dict[int, EmulatedHeap] = {}
-        self._registry_lock = threading.Lock()
+        self._registry_lock = threading.RLock()
+        #: The process heap, once made and registered (the fast path's answer).
         self._process_heap: Optional[EmulatedHeap] = None
+        #: The process heap as soon as one call's heap won it (``_PROCESS``).
+        self._process_claim: Dict[str, EmulatedHeap] = {}
+        #: Heaps a HeapDestroy has claimed (by id): the call that claims a heap destroys it.
+        self._destroy_claims: Dict[int, List[EmulatedHeap]] = {}
         self._error = _LastError()
         self._variants: Dict[str, EmulatedBackend] = {}
         self._not_over_aligned: Optional[bool] = None
@@ -213,6 +224,15 @@ class EmulatedBackend(HeapBackend):
             raise HeapException(STATUS_NO_MEMORY, function, size)
         return None
 
+    def _registered(self) -> List[EmulatedHeap]:
+        """The registered heaps, copied in one dict operation."""
+        while True:
+            try:
+                with self._registry_lock:
+                    return list(self._heaps.values())
+            except RuntimeError:  # Changed by a finaliser the copy itself set off: copied again.
+                continue
+
     def _heap(self, value: HANDLE) -> Optional[EmulatedHeap]:
         """The live heap a handle argument names, or None."""
         heap = self._heaps.get(pointer_arg(value, 1))
@@ -221,30 +241,41 @@ class EmulatedBackend(HeapBackend):
     # -- heaps -------------------------------------------------------------------------
     def GetProcessHeap(self) -> Optional[int]:
         heap = self._process_heap
+        if heap is not None:
+            return heap.handle
+        # Made on first use, in steps that are one dict operation each and
+        # change nothing when repeated: a call on another thread, or one nested
+        # between two steps, finishes them with the same heap. Exactly one
+        # heap wins the claim; a loser is destroyed before anyone sees it.
+        heap = self._process_claim.get(_PROCESS)
         if heap is None:
+            try:
+                made: EmulatedHeap = GrowableHeap(self.memory, self.debug, 0)
+            except MemoryError:  # Out of address space: retried on the next call.
+                return self._fail(ERROR_NOT_ENOUGH_MEMORY)
+            try:
+                with self._registry_lock:
+                    heap = self._process_claim.setdefault(_PROCESS, made)
+            except MemoryError:
+                made.destroy()
+                return self._fail(ERROR_NOT_ENOUGH_MEMORY)
+            if heap is not made:
+                made.destroy()
+        try:
             with self._registry_lock:
-                heap = self._process_heap
-                if heap is None:
-                    try:
-                        heap = GrowableHeap(self.memory, self.debug, 0)
-                    except MemoryError:  # Out of address space: retried on the next call.
-                        return self._fail(ERROR_NOT_ENOUGH_MEMORY)
-                    try:
-                        self._heaps[heap.handle] = heap
-                    except MemoryError:
-                        heap.destroy()
-                        return self._fail(ERROR_NOT_ENOUGH_MEMORY)
-                    self._process_heap = heap
+                self._heaps.setdefault(heap.handle, heap)
+        except MemoryError:  # The heap stays claimed: the next call registers it.
+            return self._fail(ERROR_NOT_ENOUGH_MEMORY)
+        self._process_heap = heap
         return heap.handle
 
     def GetProcessHeaps(self, NumberOfHeaps: DWORD, ProcessHeaps: OutBuffer, /) -> int:
         count = dword_arg(NumberOfHeaps, 1)
         address, room = buffer_arg(ProcessHeaps, 2, ctypes.POINTER(ctypes.c_void_p))
         self.GetProcessHeap()
-        with self._registry_lock:
-            process = self._process_heap
-            handles = [process.handle] if process is not None else []
-            handles.extend(h for h, heap in self._heaps.items() if heap is not process)
+        process = self._process_heap  # (registered before it is set, and never removed)
+        handles = [process.handle] if process is not None else []
+        handles.extend(heap.handle for heap in self._registered() if heap is not process)
         total = len(handles)
         if count >= total and total:
             if not self._write_out(address, room, bytes((ctypes.c_size_t * total)(*handles))):
@@ -264,32 +295,55 @@ class EmulatedBackend(HeapBackend):
                 heap = GrowableHeap(self.memory, self.debug, flags | HEAP_GROWABLE)
         except MemoryError:
             return self._fail(ERROR_NOT_ENOUGH_MEMORY)
-        with self._registry_lock:
-            try:
+        try:
+            with self._registry_lock:
                 self._heaps[heap.handle] = heap
-            except MemoryError:
-                heap.destroy()
-                return self._fail(ERROR_NOT_ENOUGH_MEMORY)
+        except MemoryError:
+            heap.destroy()
+            return self._fail(ERROR_NOT_ENOUGH_MEMORY)
         return heap.handle
 
     def HeapDestroy(self, hHeap: HANDLE, /) -> int:
         heap = self._heap(hHeap)
-        if heap is None or heap is self._process_heap:
+        if heap is None or heap is self._process_claim.get(_PROCESS):
             return self._false(ERROR_INVALID_HANDLE)
         with heap.lock:  # (also on a HEAP_NO_SERIALIZE heap: other threads' calls must finish)
             _wait_turn(heap)
-            # Out of the registry first: from here on other threads see an
-            # invalid handle. Whoever takes it out destroys it, exactly once.
-            with self._registry_lock:
-                if self._heaps.get(heap.handle) is not heap:
-                    return self._false(ERROR_INVALID_HANDLE)
-                del self._heaps[heap.handle]
-            heap.destroy()
+            failure = self._destroy(heap)
+            if failure:
+                return self._false(failure)
             # This thread's HeapLock holds end with the heap; waiters wake to fail.
             heap.holder = None
             heap.holds = 0
             heap.turn.notify_all()
         return 1
+
+    def _destroy(self, heap: EmulatedHeap) -> int:
+        """Take ``heap`` out of the registry and destroy it (0), unless another
+        call (on another thread, or nested in this one) has claimed it first.
+
+        The claim is one dict operation, so exactly one destroyer wins it. The
+        heap leaves the registry before its memory goes back: no other heap
+        can have its handle until then.
+        """
+        claim = [heap]
+        try:
+            with self._registry_lock:
+                won = self._destroy_claims.setdefault(id(heap), claim) is claim
+        except MemoryError:
+            return ERROR_NOT_ENOUGH_MEMORY
+        if not won:
+            return ERROR_INVALID_HANDLE
+        try:
+            if not heap.alive:  # Destroyed by a call whose claim ended before this one began.
+                return ERROR_INVALID_HANDLE
+            with self._registry_lock:
+                self._heaps.pop(heap.handle, None)
+            heap.destroy()
+        finally:
+            with self._registry_lock:
+                self._destroy_claims.pop(id(heap), None)
+        return 0
 
     # -- blocks --------------------------------------------------------------------------
     def HeapAlloc(self, hHeap: HANDLE, dwFlags: DWORD, dwBytes: SIZE_T, /) -> Optional[int]:
@@ -578,10 +632,8 @@ class EmulatedBackend(HeapBackend):
         stays live: the access runs under the block's heap lock, so no other
         thread frees the block in between.
         """
-        with self._registry_lock:
-            heaps = list(self._heaps.values())
         end = address + length
-        for heap in heaps:
+        for heap in self._registered():
             with heap.lock:
                 blocks = heap.blocks
                 size = blocks.get(address)  # A block's own start: found at once.
@@ -642,19 +694,18 @@ _held_for_fork: List["threading.RLock"] = []
 
 
 def _before_fork() -> None:
+    # The registry locks are not held across the fork: each guards single dict
+    # operations, which a fork does not split, so the child's registry is
+    # whole whoever held one; the child gets new ones.
     deadline = time.monotonic() + FORK_WAIT
     for backend in list(_LIVE):
-        for heap in list(backend._heaps.values()):
+        for heap in backend._registered():
             lock = heap.lock
             if lock.acquire(timeout=max(0.0, deadline - time.monotonic())):
                 _held_for_fork.append(lock)
-    for backend in list(_LIVE):
-        backend._registry_lock.acquire()
 
 
 def _after_fork_in_parent() -> None:
-    for backend in list(_LIVE):
-        backend._registry_lock.release()
     while _held_for_fork:
         _held_for_fork.pop().release()
 
@@ -663,8 +714,8 @@ def _after_fork_in_child() -> None:
     _held_for_fork.clear()
     me = _get_ident()
     for backend in list(_LIVE):
-        backend._registry_lock = threading.Lock()
-        for heap in backend._heaps.values():
+        backend._registry_lock = threading.RLock()
+        for heap in backend._registered():
             heap.lock = threading.RLock()
             heap.turn = threading.Condition(heap.lock)
             if heap.serialized:
