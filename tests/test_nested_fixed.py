@@ -94,8 +94,9 @@ class Heap:
         assert self.k32.GetLastError() == ERROR_NO_MORE_ITEMS
         return found
 
-    def check(self) -> None:
-        """Everything the heap says agrees with the blocks live on it; then it fills up and is destroyed."""
+    def intact(self) -> List[Tuple[int, int]]:
+        """The live blocks, (address, size), sorted, each checked: handed out once, overlapping
+        no other, keeping its contents and size."""
         assert not self.twice, [hex(block) for block in self.twice]
         spans = sorted((block, size) for block, (size, _) in self.live.items())
         for (block, size), (following, _) in zip(spans, spans[1:]):
@@ -103,6 +104,11 @@ class Heap:
         for block, (size, fill) in self.live.items():
             assert ctypes.string_at(block, size) == bytes([fill]) * size, hex(block)
             assert self.k32.HeapSize(self.handle, 0, block) == size
+        return spans
+
+    def check(self) -> None:
+        """Everything the heap says agrees with the blocks live on it; then it fills up and is destroyed."""
+        spans = self.intact()
         assert self.k32.HeapValidate(self.handle, 0, None)
         walk = self.walk()
         assert sorted((block, size) for block, size, flags in walk if flags & PROCESS_HEAP_ENTRY_BUSY) == spans
@@ -115,12 +121,7 @@ class Heap:
             pass
         while self.alloc(100):
             pass
-        assert not self.twice, [hex(block) for block in self.twice]
-        spans = sorted((block, size) for block, (size, _) in self.live.items())
-        for (block, size), (following, _) in zip(spans, spans[1:]):
-            assert block + size <= following, f"blocks overlap: {block:#x}+{size:#x} and {following:#x}"
-        for block, (size, fill) in self.live.items():
-            assert ctypes.string_at(block, size) == bytes([fill]) * size, hex(block)
+        self.intact()
         assert self.k32.HeapDestroy(self.handle)
 
 
