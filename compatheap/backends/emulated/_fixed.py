@@ -12,7 +12,9 @@ allocation needing exactly that length takes it in O(1) however fragmented the
 heap; bins are merged into the index (coalescing) when an allocation or an
 in-place growth finds no room otherwise, and before the heap is inspected.
 Spare blocks (see ``_heap.py``) keep their chunk; they go to the bins at the
-same times.
+same times. A call nested in another on the heap (a signal handler's, a
+finaliser's) may run between any two steps of it: a free chunk belongs to the
+call that takes it out of ``free_at`` or out of its bin, which is one step.
 Everything is bookkept in Python, never in the heap's memory, so a buffer
 overrun cannot corrupt the allocator.
 
@@ -70,7 +72,7 @@ def reserve_size(initial: int, maximum: int) -> int:
 class FixedHeap(EmulatedHeap):
     __slots__ = (
         "size", "end", "page", "chunks", "chunks_held", "free_at", "free_end",
-        "by_size", "bins", "index_stale", "_overhead", "committed_end",
+        "by_size", "bins", "index_stale", "_overhead", "reached",
     )  # fmt: skip
 
     def __init__(self, memory: NativeMemory, debug: DebugChecks, flags: int, initial: int, maximum: int) -> None:
@@ -97,64 +99,94 @@ class FixedHeap(EmulatedHeap):
             #: Whether the free index must be made again from the busy records.
             self.index_stale = False
             self._overhead = CHUNK_HEADER + debug.tail_size + _ALIGN_MASK
-            self.committed_end = min(self.end, self._page_up(handle + max(initial, HEADER)))
+            #: A byte per page of the room, set once a chunk reaches into the page: what
+            #: is committed ends with the last page set. Setting a byte is one step, so
+            #: no nested call's commit is undone by the call it interrupted (as storing
+            #: a maximum worked out before it would).
+            self.reached = bytearray(-(-size // self.page))
+            self.reached[self._last_page(handle + max(initial, HEADER))] = 1
         except BaseException:  # Python's memory ran out (or an interrupt): no heap, so no room.
             memory.unmap(handle, size)
             raise
 
-    def _page_up(self, address: int) -> int:
-        page = self.page
-        return (address + page - 1) & ~(page - 1)
+    def _last_page(self, end: int) -> int:
+        """Where in ``reached`` the page is that the room up to ``end`` ends in.
+
+        Worked out before a busy record is made, so that nothing after it needs memory.
+        """
+        return (end - 1 - self.handle) // self.page
+
+    @property
+    def committed_end(self) -> int:
+        return min(self.end, self.handle + (self.reached.rfind(1) + 1) * self.page)
 
     def _chunk_length(self, size: int) -> int:
         return max((size + self._overhead) & ~_ALIGN_MASK, MIN_CHUNK)
 
     # -- free-chunk index ----------------------------------------------------------
-    # The three indexes are changed one step at a time, so an exception landing
-    # between two steps can leave a free chunk in some of them only. Each
-    # step keeps what they say true: ``free_at`` names only chunks that are
-    # free (it is set first and cleared first), a neighbour is merged only
-    # when ``free_at`` confirms it, and taking a chunk out tolerates the
-    # entries a cut-short step never made. At worst a free chunk is lost from
-    # reach (a leak), never handed out twice. When the exception is a
-    # MemoryError, the index is marked out of date and made again instead
-    # (see the module's docstring), so nothing is lost.
+    # ``free_at`` is the index's truth: a chunk is claimed by taking it out of
+    # ``free_at`` in one step (``pop``), so that a nested call (a signal
+    # handler's or a finaliser's, between any two steps of this one) and the
+    # call it interrupted never both get it; ``free_end`` and ``by_size`` only
+    # help to find chunks, and an entry of theirs that ``free_at`` does not
+    # confirm is passed over. The indexes are changed one step at a time, so
+    # an exception landing between two steps can leave a free chunk in some of
+    # them only: at worst a free chunk is lost from reach (a leak), never
+    # handed out twice. When the exception is a MemoryError, the index is
+    # marked out of date and made again instead (see the module's docstring),
+    # so nothing is lost.
     def _add_free(self, start: int, length: int) -> None:
-        free_at = self.free_at
         end = start + length
-        following = free_at.get(end)
-        if following is not None:
-            self._take_free(end, following)
-            length += following
-            end += following
+        following = self._take_free(end) if end in self.free_at else 0  # (The test: a shortcut, not the claim.)
+        length += following
+        end += following
         previous = self.free_end.get(start)
-        if previous is not None and free_at.get(previous) == start - previous:
-            self._take_free(previous, start - previous)
-            length += start - previous
-            start = previous
-        free_at[start] = length
+        if previous is not None and self.free_at.get(previous) == start - previous:
+            taken = self._take_free(previous)
+            if taken == start - previous:
+                length += taken
+                start = previous
+            elif taken:  # A nested call changed that chunk meanwhile: back it goes, unmerged.
+                self._add_free(previous, taken)
+        # ``free_at`` first: a ``by_size`` entry it does not confirm yet would be passed over and dropped.
+        self.free_at[start] = length
         self.free_end[end] = start
         bisect.insort(self.by_size, (length, start))
 
-    def _take_free(self, start: int, length: int) -> None:
-        self.free_at.pop(start, None)
-        self.free_end.pop(start + length, None)
+    def _take_free(self, start: int) -> int:
+        """Claim the free chunk at ``start``: its length, or 0 if none starts there (any more)."""
+        length = self.free_at.pop(start, 0)
+        if length:
+            end = start + length
+            if self.free_end.get(end) == start:
+                self.free_end.pop(end, None)
+            self._unlist(length, start)
+        return length
+
+    def _unlist(self, length: int, start: int) -> None:
+        """Take ``(length, start)`` out of ``by_size`` if it is there."""
         by_size = self.by_size
-        index = bisect.bisect_left(by_size, (length, start))
-        if index < len(by_size) and by_size[index] == (length, start):
-            del by_size[index]
+        key = (length, start)
+        index = bisect.bisect_left(by_size, key)
+        try:
+            if by_size[index] != key:
+                return
+            removed = by_size.pop(index)
+        except IndexError:  # Not there (or a nested call shortened the list meanwhile).
+            return
+        if removed != key:  # A nested call shifted the list meanwhile: that entry goes back.
+            bisect.insort(by_size, removed)
 
     def _use(self, start: int, length: int, need: int) -> Address:
-        """Turn part of the free chunk ``start`` into a busy chunk of ``need``."""
+        """Turn part of the free chunk ``start``, claimed, into a busy chunk of ``need``."""
         if length - need < MIN_CHUNK:
             need = length
         address = start + CHUNK_HEADER
-        committed_end = self._committed_to(start + need)
-        self._take_free(start, length)
+        last_page = self._last_page(start + need)
         if need < length:
             self._add_free(start + need, length - need)
         self.chunks[address] = need  # Last: a MemoryError before this leaves the chunk free.
-        self.committed_end = committed_end
+        self.reached[last_page] = 1
         return address
 
     def _merge_bins(self) -> bool:
@@ -184,8 +216,9 @@ class FixedHeap(EmulatedHeap):
             bins = self.bins
             self.bins = {}
             for length, starts in bins.items():
-                for start in starts:
-                    self._add_free(start, length)
+                # Each start claimed by its pop: a nested allocation may take one meanwhile.
+                while starts:
+                    self._add_free(starts.pop(), length)
         except MemoryError:
             self.index_stale = True
             raise
@@ -220,11 +253,6 @@ class FixedHeap(EmulatedHeap):
         self.free_at.update(free_at)
         self.index_stale = False
 
-    def _committed_to(self, end: int) -> int:
-        """``committed_end`` once the room up to ``end`` is in use."""
-        committed_end = self.committed_end
-        return committed_end if end <= committed_end else min(self.end, self._page_up(end))
-
     def _bin(self, address: Address, length: int) -> None:
         """Make the chunk of a block no longer in use free again (never raises MemoryError)."""
         try:
@@ -242,17 +270,28 @@ class FixedHeap(EmulatedHeap):
                 self._rebuild_index()
             binned = self.bins.get(need)
             if binned:
-                address = binned[-1] + CHUNK_HEADER
-                binned.pop()
-                self.chunks[address] = need
-                return address
+                try:
+                    start = binned.pop()  # The claim (see _take_free): one step.
+                except IndexError:  # A nested call took the last one meanwhile.
+                    pass
+                else:
+                    address = start + CHUNK_HEADER
+                    self.chunks[address] = need
+                    return address
             by_size = self.by_size
-            index = bisect.bisect_left(by_size, (need, 0))
-            if index == len(by_size):
-                # No room in the index: freed chunks may coalesce into some.
-                return self.new_block(size) if self._merge_bins() else 0
-            length, start = by_size[index]
-            return self._use(start, length, need)
+            while True:
+                try:
+                    length, start = by_size[bisect.bisect_left(by_size, (need, 0))]
+                except IndexError:
+                    # No room in the index: freed chunks may coalesce into some.
+                    return self.new_block(size) if self._merge_bins() else 0
+                taken = self._take_free(start)
+                if taken != length:  # A nested call took or changed the chunk meanwhile: look again.
+                    self._unlist(length, start)
+                if taken >= need:
+                    return self._use(start, taken, need)
+                if taken:
+                    self._add_free(start, taken)
         except MemoryError:  # Python's memory ran out: fail, the busy records as they were.
             self.index_stale = True
             return 0
@@ -293,16 +332,17 @@ class FixedHeap(EmulatedHeap):
                 return True
             if self.index_stale:
                 self._rebuild_index()
-            following = self.free_at.get(start + length)
-            if following is None or length + following < need:
+            following = self._take_free(start + length)
+            if length + following < need:
+                if following:
+                    self._add_free(start + length, following)
                 # A freed neighbour may sit in a bin.
                 return self._merge_bins() and self.resize_in_place(address, old, new)
-            # Grow into the free neighbour, giving back what is not needed.
+            # Grow into the free neighbour, claimed, giving back what is not needed.
             total = length + following
             if total - need < MIN_CHUNK:
                 need = total
-            committed_end = self._committed_to(start + need)
-            self._take_free(start + length, following)
+            last_page = self._last_page(start + need)
             if need < total:
                 self._add_free(start + need, total - need)
         except MemoryError:
@@ -312,7 +352,7 @@ class FixedHeap(EmulatedHeap):
             self.index_stale = True
             return new <= old
         self.chunks[address] = need  # An existing key: no memory needed.
-        self.committed_end = committed_end
+        self.reached[last_page] = 1
         return True
 
     # -- inspection ----------------------------------------------------------------
@@ -344,7 +384,9 @@ class FixedHeap(EmulatedHeap):
                     yield (address, size, min(255, length - size), 0, PROCESS_HEAP_ENTRY_BUSY, None)
                 continue
             length = held.get(address) or free_at.get(start) or 0
-            length = min(length, self.committed_end - start)
+            if start + length > committed_end:  # Read again only when it matters (it only grows).
+                committed_end = self.committed_end
+                length = min(length, committed_end - start)
             if length > CHUNK_HEADER:
                 yield (address, length - CHUNK_HEADER, CHUNK_HEADER, 0, 0, None)
         del order
