@@ -12,7 +12,7 @@ the emulation runs on.
 
 from __future__ import annotations
 
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, List, Optional, Tuple, TypeVar
 
 from compatheap.backends.emulated._native import Address, NativeMemory, system_memory
 
@@ -178,3 +178,23 @@ class FaultyMemory(NativeMemory):
     def _pages(self, length: int) -> int:
         page = self.page_size
         return (length + page - 1) & ~(page - 1)
+
+
+_K = TypeVar("_K")
+_V = TypeVar("_V")
+
+
+class TableWithoutRoom(Dict[_K, _V]):
+    """A dict that takes no new key while ``full``, as one Python's memory cannot grow."""
+
+    full = False
+
+    def __setitem__(self, key: _K, value: _V) -> None:
+        if self.full and key not in self:
+            raise MemoryError
+        super().__setitem__(key, value)
+
+    def setdefault(self, key: _K, default: _V) -> _V:
+        if self.full and key not in self:
+            raise MemoryError
+        return super().setdefault(key, default)

@@ -19,8 +19,8 @@ import functools
 import signal
 import subprocess
 import sys
-from types import CodeType, FrameType
-from typing import Any, Callable, Iterator, List, Set, Tuple, TypeVar
+from types import CodeType
+from typing import Callable, Iterator, List, Set, Tuple, TypeVar
 
 import pytest
 
@@ -36,6 +36,7 @@ from compatheap.backends.emulated._heap import LARGE_THRESHOLD
 from compatheap.backends.emulated._native import Address
 from tests.conftest import child_env, require_emulation
 from tests.faulty import FaultyMemory
+from tests.tracing import at_line
 
 require_emulation()
 
@@ -349,29 +350,14 @@ def _interrupt_at_line(line: int, code: Set[CodeType], call: Callable[[], object
     """Run ``call`` with an :class:`Interrupt` raised at its ``line``-th executed
     line inside ``code`` (as a signal handler's exception lands between two
     statements); whether it was raised (False: the call ran fewer lines)."""
-    seen = 0
-    fired = False
 
-    def local(frame: FrameType, event: str, arg: Any) -> Any:
-        nonlocal seen, fired
-        if event == "line":
-            seen += 1
-            if seen == line:
-                fired = True
-                raise Interrupt(f"at line {frame.f_lineno} of {frame.f_code.co_name}")
-        return local
+    def interrupt() -> None:
+        raise Interrupt(f"at executed line {line}")
 
-    def enter(frame: FrameType, event: str, arg: Any) -> Any:
-        return local if frame.f_code in code else None
-
-    sys.settrace(enter)
     try:
-        call()
+        return at_line(line, code, call, interrupt)[0]
     except Interrupt:
-        pass
-    finally:
-        sys.settrace(None)
-    return fired
+        return True
 
 
 def test_an_interrupted_shrink_of_a_mapped_block_never_lets_old_bytes_pass_for_zero() -> None:

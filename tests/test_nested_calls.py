@@ -13,10 +13,9 @@ from __future__ import annotations
 
 import ctypes
 import os
-import sys
 import threading
 import traceback
-from types import CodeType, FrameType
+from types import CodeType
 from typing import Any, Callable, List, Set, Tuple
 
 import pytest
@@ -27,41 +26,13 @@ from compatheap.backends.emulated._growable import GrowableHeap
 from compatheap.backends.emulated._heap import LARGE_THRESHOLD, EmulatedHeap
 from tests.conftest import require_emulation
 from tests.faulty import FaultyMemory
+from tests.tracing import at_line
 
 require_emulation()
 
 #: A scenario: the interrupted call, the nested one, and the check of the
 #: interrupted call's result once both are done.
 Scenario = Tuple[Callable[[], Any], Callable[[], None], Callable[[Any], None]]
-
-
-def _with_nested_call_at_line(
-    line: int, code: Set[CodeType], outer: Callable[[], Any], nested: Callable[[], None]
-) -> Tuple[bool, Any]:
-    """Run ``outer`` with ``nested`` called at its ``line``-th executed line inside
-    ``code``; whether that line was reached, and what ``outer`` returned."""
-    seen = 0
-    fired = False
-
-    def local(frame: FrameType, event: str, arg: Any) -> Any:
-        nonlocal seen, fired
-        if event == "line":
-            seen += 1
-            if seen == line:
-                fired = True
-                nested()  # (Untraced: a trace function's own calls are not traced.)
-        return local
-
-    def enter(frame: FrameType, event: str, arg: Any) -> Any:
-        return local if frame.f_code in code else None
-
-    previous = sys.gettrace()
-    sys.settrace(enter)
-    try:
-        result = outer()
-    finally:
-        sys.settrace(previous)
-    return fired, result
 
 
 def _at_every_line(code: Set[CodeType], make: Callable[[], Scenario]) -> int:
@@ -97,7 +68,7 @@ def _lines_run(code: Set[CodeType], make: Callable[[], Scenario]) -> int:
     while True:
         line += 1
         outer, nested, check = make()
-        fired, result = _with_nested_call_at_line(line, code, outer, nested)
+        fired, result = at_line(line, code, outer, nested)
         check(result)
         if not fired:
             return line - 1
@@ -346,7 +317,7 @@ def test_a_call_nested_in_an_lfh_allocation_past_a_hold_does_not_let_the_holder_
         go.set()
         sizes.append(k32.HeapSize(handle, 0, own))
 
-    fired, block = _with_nested_call_at_line(1, _code(EmulatedHeap.alloc), lambda: k32.HeapAlloc(handle, 0, 40), nested)
+    fired, block = at_line(1, _code(EmulatedHeap.alloc), lambda: k32.HeapAlloc(handle, 0, 40), nested)
     thread.join(10)
     assert fired
     assert sizes == [16], "the holder destroyed the heap while the interrupted allocation was half done"

@@ -25,7 +25,7 @@ import subprocess
 import sys
 import threading
 from types import FrameType
-from typing import Any, Callable, Dict, List, Optional, Set
+from typing import Any, Callable, List, Optional, Set
 
 import pytest
 
@@ -33,7 +33,7 @@ from compatheap import ERROR_INVALID_HANDLE, ERROR_NOT_ENOUGH_MEMORY
 from compatheap.backends.emulated import EmulatedBackend, _backend
 from compatheap.backends.emulated._heap import EmulatedHeap
 from tests.conftest import child_env, require_emulation
-from tests.faulty import FaultyMemory
+from tests.faulty import FaultyMemory, TableWithoutRoom
 from tests.test_pythonic_fork_signals import in_child
 
 require_emulation()
@@ -221,22 +221,6 @@ def test_a_call_nested_at_each_line_of_a_registry_call(interrupted: str) -> None
     assert ran == (set(NESTED) if hasattr(os, "fork") else set(NESTED) - {"fork"})
 
 
-class _Full(Dict[int, EmulatedHeap]):
-    """A registry that takes no new key while ``full``, as a dict Python's memory cannot grow."""
-
-    full = True
-
-    def __setitem__(self, key: int, value: EmulatedHeap) -> None:
-        if self.full and key not in self:
-            raise MemoryError
-        super().__setitem__(key, value)
-
-    def setdefault(self, key: int, default: EmulatedHeap) -> EmulatedHeap:
-        if self.full and key not in self:
-            raise MemoryError
-        return super().setdefault(key, default)
-
-
 def _give_back_process_heap(k32: EmulatedBackend, native: FaultyMemory) -> None:
     process = k32.GetProcessHeap()
     assert process and _listing(k32) == [process]
@@ -251,7 +235,8 @@ def test_a_process_heap_that_could_not_be_registered_is_the_next_calls() -> None
     heap it made waits for the next call: no second one is made."""
     native = FaultyMemory()
     k32 = EmulatedBackend(memory=native)
-    registry = _Full()
+    registry = TableWithoutRoom[int, EmulatedHeap]()
+    registry.full = True
     k32._heaps = registry
     assert k32.GetProcessHeap() is None
     assert k32.GetLastError() == ERROR_NOT_ENOUGH_MEMORY

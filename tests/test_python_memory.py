@@ -8,7 +8,7 @@ is run with CPython's allocation hooks made to fail, in a child process.
 from __future__ import annotations
 
 import ctypes
-from typing import Dict, Iterator, List, Tuple
+from typing import Iterator, List, Tuple
 
 import pytest
 
@@ -26,7 +26,7 @@ from compatheap.backends.emulated._fixed import FixedHeap
 from compatheap.backends.emulated._growable import LARGE_HEADER
 from compatheap.backends.emulated._heap import LARGE_THRESHOLD
 from tests.conftest import require_emulation, run_python
-from tests.faulty import FaultyMemory
+from tests.faulty import FaultyMemory, TableWithoutRoom
 
 require_emulation()
 
@@ -34,17 +34,6 @@ require_emulation()
 #: cannot, a large block grows by copying and no mapping record waits.
 CAN_REMAP = EmulatedBackend().memory.can_remap
 needs_remap = pytest.mark.skipif(not CAN_REMAP, reason="mappings cannot move here: large blocks grow by copying")
-
-
-class _Full(Dict[int, int]):
-    """A table that takes no new key while ``full``, as a dict Python's memory cannot grow."""
-
-    full = False
-
-    def __setitem__(self, key: int, value: int) -> None:
-        if self.full and key not in self:
-            raise MemoryError
-        super().__setitem__(key, value)
 
 
 def _busy_blocks(k32: EmulatedBackend, handle: int) -> Tuple[int, List[int]]:
@@ -103,12 +92,12 @@ def test_argument_conversion_raises_instead_of_answering_garbage() -> None:
 
 
 @pytest.fixture
-def short_heap() -> Iterator[Tuple[EmulatedBackend, int, _Full, _Full]]:
+def short_heap() -> Iterator[Tuple[EmulatedBackend, int, TableWithoutRoom[int, int], TableWithoutRoom[int, int]]]:
     k32 = EmulatedBackend(debug=("tail", "free"))
     handle = k32.HeapCreate(0, 0, 0)
     assert handle
     heap = k32._heaps[handle]
-    blocks, large = _Full(), _Full()
+    blocks, large = TableWithoutRoom[int, int](), TableWithoutRoom[int, int]()
     heap.blocks, heap.large = blocks, large
     yield k32, handle, blocks, large
     blocks.full = large.full = False
@@ -117,7 +106,7 @@ def short_heap() -> Iterator[Tuple[EmulatedBackend, int, _Full, _Full]]:
 
 @needs_remap
 def test_a_moved_large_block_whose_mapping_record_waits_gets_no_tail(
-    short_heap: Tuple[EmulatedBackend, int, _Full, _Full],
+    short_heap: Tuple[EmulatedBackend, int, TableWithoutRoom[int, int], TableWithoutRoom[int, int]],
 ) -> None:
     """mremap moved a large block and its mapping's record went to a slot: the block is
     still a mapped one (no debug tail past it, no fill in its grown part; a tail
@@ -176,7 +165,7 @@ def test_a_moved_large_block_ending_at_its_mapping_end_survives_a_waiting_record
 
 
 def test_other_blocks_work_while_a_record_waits_for_memory(
-    short_heap: Tuple[EmulatedBackend, int, _Full, _Full],
+    short_heap: Tuple[EmulatedBackend, int, TableWithoutRoom[int, int], TableWithoutRoom[int, int]],
 ) -> None:
     """While a moved block's record waits in a slot: every other block can be
     freed, shrunk and grown in place; only moves, the waiting block and the
@@ -222,7 +211,7 @@ def test_destroy_gives_back_blocks_whose_records_wait(waiting: str) -> None:
     handle = k32.HeapCreate(0, 0, 0)
     assert handle
     heap = k32._heaps[handle]
-    blocks, large = _Full(), _Full()
+    blocks, large = TableWithoutRoom[int, int](), TableWithoutRoom[int, int]()
     heap.blocks, heap.large = blocks, large
     size = 16 if waiting == "blocks" else LARGE_THRESHOLD + 100
     block = k32.HeapAlloc(handle, 0, size)
@@ -277,7 +266,7 @@ def test_compact_answers_no_memory_and_loses_no_room() -> None:
         if short:
             heap = k32._heaps[handle]
             assert isinstance(heap, FixedHeap)
-            index = _Full(heap.free_at)
+            index = TableWithoutRoom[int, int](heap.free_at)
             heap.free_at = index
             index.full = True
             k32.SetLastError(0)
