@@ -254,6 +254,34 @@ NESTED: Dict[str, Callable[[Heap, int], object]] = {
 }
 
 
+def _opcode_events() -> bool:
+    """Whether this interpreter reports bytecodes to a trace function that asks
+    for them as a frame starts (CPython 3.13.0 reports only lines)."""
+    events: List[str] = []
+
+    def local(frame: FrameType, event: str, arg: Any) -> Any:
+        events.append(event)
+        return local
+
+    def enter(frame: FrameType, event: str, arg: Any) -> Any:
+        frame.f_trace_opcodes = True
+        return local
+
+    def probe() -> int:
+        return len(events)
+
+    previous = sys.gettrace()
+    sys.settrace(enter)
+    try:
+        probe()
+    finally:
+        sys.settrace(previous)
+    return "opcode" in events
+
+
+OPCODE_EVENTS = _opcode_events()
+
+
 def _every_step(checks: str, call: str, nested: str, opcodes: bool) -> int:
     """The nested call at each step of the interrupted one in turn; how many steps there were."""
     step = 0
@@ -275,4 +303,6 @@ def test_a_nested_call_at_each_step_never_gets_a_block_in_use(checks: str, call:
     """Before the fix the interrupted allocation and the nested one got the same
     chunk, or a growth took a chunk a nested allocation had just been given. At
     each bytecode too: the fix relies on no place where the nested call may run."""
+    if steps == "bytecodes" and not OPCODE_EVENTS:
+        pytest.skip("this interpreter does not report bytecodes to a trace function")
     assert _every_step(checks, call, nested, opcodes=steps == "bytecodes") > 5

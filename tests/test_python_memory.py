@@ -53,7 +53,8 @@ def _allocated(k32: EmulatedBackend, handle: int) -> Tuple[int, int]:
 
 
 CONVERSIONS = r"""
-import ctypes, gc, _testcapi
+import ctypes, gc, sys, _testcapi
+sys.settrace(None)  # (a coverage tracer would fail first, and not as the code under test does)
 from compatheap._args import dword_arg, pointer_arg, size_arg
 cases = [
     (size_arg, ctypes.c_size_t(0x1000), 0x1000),

@@ -324,6 +324,8 @@ class _CtypesFunction(LegacyFunction):
 
 #: ctypes type codes passed as C integers (c_char and c_bool too).
 _INTEGER_CODES = frozenset("bBhHiIlLqQ?c")
+#: Whether arguments travel in 8-byte slots here, as on 64-bit Windows.
+_WIN64_SLOTS = ctypes.sizeof(ctypes.c_void_p) == 8
 #: Parameters the thunk reads as 8-byte integers (on 64-bit systems).
 _WIDE_PARAMS = tuple(ctype for ctype in (_vp, _sz) if ctypes.sizeof(ctype) == 8)
 
@@ -358,7 +360,11 @@ def _win64_slot(value: Any) -> Any:
     a form the System V convention passes in the next integer register too: a structure of
     1, 2, 4 or 8 bytes and a float or double as their bits; another structure as the address
     of a copy (where System V would pass it on the stack and shift the later arguments)."""
+    # Followed on every system: ctypes follows a chain of _as_parameter_ with
+    # no depth limit, so a loop would overflow the C stack.
     passed = _default_passed(value)
+    if not _WIN64_SLOTS:
+        return value
     if isinstance(passed, (ctypes.Structure, ctypes.Union)):
         size = ctypes.sizeof(passed)
         if size in _UNSIGNED:
@@ -374,7 +380,7 @@ def _win64_slot(value: Any) -> Any:
 
 def _win64_slots(argtypes: Any, args: Tuple[Any, ...]) -> Tuple[Any, ...]:
     start = len(argtypes) if argtypes is not None else 0
-    if ctypes.sizeof(ctypes.c_void_p) != 8 or start >= len(args):
+    if start >= len(args):
         return args
     return args[:start] + tuple(_win64_slot(value) for value in args[start:])
 
