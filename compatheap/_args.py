@@ -37,9 +37,9 @@ _via_ulong_ptr = _echo(ctypes.c_void_p)
 #: so ctypes takes its instances for a ``c_uint32`` argument. Where ``c_ulong``
 #: is 8 bytes it is another type; a DWORD argument takes it all the same.
 _WIDE_ULONG: Any = ctypes.c_ulong if ctypes.sizeof(ctypes.c_ulong) > 4 else None
-#: How deep a chain of ``_as_parameter_`` is followed before ctypes' own
-#: conversion is left to decide (and to refuse a loop).
-_AS_PARAMETER_DEPTH = 16
+#: How far a chain of ``_as_parameter_`` is followed (see :func:`passed`).
+_AS_PARAMETER_DEPTH = 64
+_NOTHING = object()
 
 
 def _argument_error(position: int, exc: BaseException) -> ctypes.ArgumentError:
@@ -47,7 +47,34 @@ def _argument_error(position: int, exc: BaseException) -> ctypes.ArgumentError:
     return ctypes.ArgumentError(f"argument {position}: {type(exc).__name__}: {exc}")
 
 
+def passed(value: Any) -> Any:
+    """What ctypes passes for ``value``: its ``_as_parameter_``, followed to the end
+    (ctypes objects, ints, bytes, str and None have none to follow).
+
+    ctypes follows the chain in C with no limit, so a loop overflows the C
+    stack; here more than ``_AS_PARAMETER_DEPTH`` steps raise RecursionError.
+    """
+    for _ in range(_AS_PARAMETER_DEPTH):
+        if value is None or isinstance(value, (_CDATA, int, bytes, str)):
+            return value
+        inner = getattr(value, "_as_parameter_", _NOTHING)
+        if inner is _NOTHING:
+            return value
+        value = inner
+    raise RecursionError("a chain of _as_parameter_ that does not end")
+
+
+def _unwrapped(value: Any, position: int) -> Any:
+    """:func:`passed`, with what following the chain raises reported as ctypes reports it."""
+    try:
+        return passed(value)
+    except Exception as exc:  # noqa: BLE001 - a property may raise anything: ctypes reports it so
+        raise _argument_error(position, exc) from None
+
+
 def _slow(conv: Callable[[Any, None, int], Any], value: Any, position: int) -> int:
+    # Followed here first: ctypes' own following has no end (see passed()).
+    value = _unwrapped(value, position)
     try:
         return int(conv(value, None, 0))
     except ctypes.ArgumentError as exc:
@@ -114,14 +141,14 @@ def buffer_arg(value: Any, position: int, ptr_type: Optional[Any] = None) -> Tup
                 if referent._b_needsfree_:
                     _last_byref = (value, ptr_type, found)
                 return found
+    inner = _unwrapped(value, position)  # (First: a chain that does not end never reaches ctypes.)
     if ptr_type is not None and value is not None:
         try:
             ptr_type.from_param(value)
         except Exception as exc:  # noqa: BLE001 - ctypes reports whatever the conversion raised
             raise _argument_error(position, exc) from None
-    passed = _unwrapped(value, position)
-    if passed is not value:  # What the object stands for, its type already checked.
-        return buffer_arg(passed, position)
+    if inner is not value:  # What the object stands for, its type already checked.
+        return buffer_arg(inner, position)
     if type(value) is bytes:
         # ctypes passes the object's own buffer, with the NUL after its end.
         return pointer_arg(value, position), len(value) + 1
@@ -150,19 +177,6 @@ def buffer_arg(value: Any, position: int, ptr_type: Optional[Any] = None) -> Tup
         # cast from a bare address (or into a smaller buffer) does not.
         return address, _kept_room(value._objects, address, 3)
     return address, None
-
-
-def _unwrapped(value: Any, position: int) -> Any:
-    """What ctypes passes for ``value``: its ``_as_parameter_``, followed to the end."""
-    try:
-        for _ in range(_AS_PARAMETER_DEPTH):
-            inner = getattr(value, "_as_parameter_", value)
-            if inner is value:
-                break
-            value = inner
-    except Exception as exc:  # noqa: BLE001 - a property may raise anything: ctypes reports it so
-        raise _argument_error(position, exc) from None
-    return value
 
 
 def _kept_room(kept: Any, address: int, depth: int) -> Optional[int]:

@@ -348,3 +348,39 @@ def test_a_walk_into_another_objects_buffer_leaves_it_unexported() -> None:
     gc.collect()
     pages.close()  # BufferError while anything still holds the entry
     assert k32.HeapDestroy(heap)
+
+
+NAMES_ITSELF = r"""
+import ctypes
+from compatheap.backends.emulated import EmulatedBackend
+
+class NamesItself:
+    @property
+    def _as_parameter_(self):
+        return self
+
+k32 = EmulatedBackend()
+heap = k32.HeapCreate(0, 0, 0)
+calls = [
+    (1, lambda: k32.HeapFree(NamesItself(), 0, None)),
+    (2, lambda: k32.HeapWalk(heap, NamesItself())),
+    (3, lambda: k32.HeapSize(heap, 0, NamesItself())),
+    (3, lambda: k32.HeapAlloc(heap, 0, NamesItself())),
+    (3, lambda: k32.HeapQueryInformation(heap, 0, NamesItself(), 4, None)),
+]
+for position, call in calls:
+    try:
+        call()
+    except ctypes.ArgumentError as exc:
+        assert str(exc).startswith(f"argument {position}: RecursionError"), exc
+    else:
+        raise AssertionError("accepted")
+print("ok")
+"""
+
+
+def test_an_as_parameter_that_names_itself_is_an_argument_error() -> None:
+    """An object whose ``_as_parameter_`` is itself: ctypes would follow it until the
+    C stack overflowed (a crash, found in review); it is ``ArgumentError`` now."""
+    proc = run_python(NAMES_ITSELF)
+    assert proc.returncode == 0 and proc.stdout.strip() == "ok", proc.stderr[-2000:]

@@ -14,9 +14,9 @@ code binds it (``argtypes`` and ``restype`` exactly the Win32 prototype, no
 ``errcheck``), ctypes' conversions are the identity on everything the
 implementation accepts, so the object then calls the implementation
 directly (its class switches to the fast one whenever the attributes change).
-That call keeps ctypes' rules for the rest: keyword arguments are ignored and
-any other number of arguments goes through ctypes (which refuses it, or for a
-cdecl function passes the extra ones on).
+That call is the implementation's own: it takes its arguments by position
+only, so a keyword or another number of arguments raises TypeError (ctypes'
+path ignores keywords, and for a cdecl function passes extra arguments on).
 
 Where the two conventions put different bits in an argument register, the
 thunk is told what Win64 would hold: there libffi stores a 1-, 2- or 4-byte
@@ -34,7 +34,7 @@ import functools
 import threading
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
-from .._args import _CDATA, buffer_arg
+from .._args import _CDATA, buffer_arg, passed
 from .._structs import HEAP_PROTOTYPES, HEAP_SUMMARY, PROCESS_HEAP_ENTRY
 from . import _check
 
@@ -337,22 +337,13 @@ def _integer_size(ctype: Any) -> Optional[int]:
 
 def _default_size(value: Any) -> Optional[int]:
     """Bytes of the C integer ctypes' default conversion passes for ``value`` (None: no integer)."""
-    passed = _default_passed(value)
-    if isinstance(passed, _CDATA):
-        return _integer_size(type(passed))
-    return ctypes.sizeof(ctypes.c_int) if isinstance(passed, int) else None
+    given = passed(value)
+    if isinstance(given, _CDATA):
+        return _integer_size(type(given))
+    return ctypes.sizeof(ctypes.c_int) if isinstance(given, int) else None
 
 
 _UNSIGNED = {1: ctypes.c_uint8, 2: ctypes.c_uint16, 4: ctypes.c_uint32, 8: ctypes.c_uint64}
-
-
-def _default_passed(value: Any) -> Any:
-    """What ctypes' default conversion passes for ``value``: it follows ``_as_parameter_``
-    (recursively, so an object that names itself ends in RecursionError, not a hang)."""
-    if value is None or isinstance(value, (_CDATA, int, bytes, str)):
-        return value
-    parameter = getattr(value, "_as_parameter_", None)
-    return value if parameter is None else _default_passed(parameter)
 
 
 def _win64_slot(value: Any) -> Any:
@@ -360,21 +351,20 @@ def _win64_slot(value: Any) -> Any:
     a form the System V convention passes in the next integer register too: a structure of
     1, 2, 4 or 8 bytes and a float or double as their bits; another structure as the address
     of a copy (where System V would pass it on the stack and shift the later arguments)."""
-    # Followed on every system: ctypes follows a chain of _as_parameter_ with
-    # no depth limit, so a loop would overflow the C stack.
-    passed = _default_passed(value)
+    # Followed on every system: ctypes' own following has no end (see passed()).
+    given = passed(value)
     if not _WIN64_SLOTS:
         return value
-    if isinstance(passed, (ctypes.Structure, ctypes.Union)):
-        size = ctypes.sizeof(passed)
+    if isinstance(given, (ctypes.Structure, ctypes.Union)):
+        size = ctypes.sizeof(given)
         if size in _UNSIGNED:
-            return _UNSIGNED[size].from_buffer_copy(passed)
-        return ctypes.byref(type(passed).from_buffer_copy(passed))
-    code = getattr(type(passed), "_type_", None) if isinstance(passed, ctypes._SimpleCData) else None
+            return _UNSIGNED[size].from_buffer_copy(given)
+        return ctypes.byref(type(given).from_buffer_copy(given))
+    code = getattr(type(given), "_type_", None) if isinstance(given, ctypes._SimpleCData) else None
     if code == "f":
-        return ctypes.c_uint32.from_buffer_copy(passed)
+        return ctypes.c_uint32.from_buffer_copy(given)
     if code in ("d", "g"):  # Windows' long double is a double
-        return ctypes.c_uint64.from_buffer_copy(ctypes.c_double(passed.value))
+        return ctypes.c_uint64.from_buffer_copy(ctypes.c_double(given.value))
     return value
 
 
