@@ -225,13 +225,9 @@ class EmulatedBackend(HeapBackend):
         return None
 
     def _registered(self) -> List[EmulatedHeap]:
-        """The registered heaps, copied in one dict operation."""
-        while True:
-            try:
-                with self._registry_lock:
-                    return list(self._heaps.values())
-            except RuntimeError:  # Changed by a finaliser the copy itself set off: copied again.
-                continue
+        """The registered heaps, copied in one dict operation (it runs no Python code)."""
+        with self._registry_lock:
+            return list(self._heaps.values())
 
     def _heap(self, value: HANDLE) -> Optional[EmulatedHeap]:
         """The live heap a handle argument names, or None."""

@@ -336,16 +336,14 @@ class GrowableHeap(EmulatedHeap):
         for record in self.pending:  # Records Python's memory could not take: given back too.
             if record.table is self.large:
                 self.blocks.pop(record.key, None)  # (Not free()d below: it is a mapping.)
-                if record.value:
-                    memory.unmap(record.key - LARGE_HEADER, record.value)
+                memory.unmap(record.key - LARGE_HEADER, record.value)
             elif record.table is self.blocks and record.key not in self.large and not self.mapping_pending(record.key):
                 memory.free(record.key)
         large, self.large = self.large, {}
         blocks, self.blocks = self.blocks, {}
         self.written.clear()
         for address, length in large.items():
-            if length:  # (0: a mapping whose move was interrupted, left alone)
-                memory.unmap(address - LARGE_HEADER, length)
+            memory.unmap(address - LARGE_HEADER, length)
         # One tight loop of free calls: destroying a big heap costs what
         # freeing its blocks one by one in C would.
         free = memory.free

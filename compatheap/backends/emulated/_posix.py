@@ -25,12 +25,19 @@ _ALIGN = MEMORY_ALLOCATION_ALIGNMENT
 _MASK = _ALIGN - 1
 
 
-def _libc() -> ctypes.CDLL:
-    """The process's C library, or raise ``OSError`` when there is none."""
-    # CDLL(None) is the running process's global namespace on POSIX; Windows
+def _libc() -> ctypes.PyDLL:
+    """The process's C library, or raise ``OSError`` when there is none.
+
+    Loaded through PyDLL, every call keeps the GIL, which saves its release and
+    re-acquisition (a fifth of an allocator call's cost, a tenth of a large
+    block's growth). None of them waits on Python, and a long one (munmap of
+    many resident pages) is what CPython's own allocator and glibc's free()
+    already do with the GIL held.
+    """
+    # PyDLL(None) is the running process's global namespace on POSIX; Windows
     # rejects it, which is how this module learns there is no C library.
     try:
-        libc = ctypes.CDLL(None)
+        libc = ctypes.PyDLL(None)
     except (OSError, TypeError) as exc:
         raise OSError(f"no C library in the process namespace ({exc})") from None
     for symbol in ("malloc", "realloc", "free", "posix_memalign", "mmap", "munmap", "madvise"):
@@ -51,13 +58,7 @@ class PosixMemory(NativeMemory):
         return True, "the C library provides malloc and mmap"
 
     def __init__(self, *, use_remap: bool = True, use_usable_size: bool = True) -> None:
-        _libc()  # (raises OSError where there is none)
-        # Bound through PyDLL, every call keeps the GIL, which saves its release
-        # and re-acquisition (a fifth of an allocator call's cost, a tenth of
-        # a large block's growth). None of them waits on Python, and a long
-        # one (munmap of many resident pages) is what CPython's own allocator
-        # and glibc's free() already do with the GIL held.
-        libc = ctypes.PyDLL(None)
+        libc = _libc()
         self._malloc = need(libc, "malloc", _c_void_p, [_c_size_t])
         self._realloc = need(libc, "realloc", _c_void_p, [_c_void_p, _c_size_t])
         self._free = need(libc, "free", None, [_c_void_p])
