@@ -47,34 +47,36 @@ def _argument_error(position: int, exc: BaseException) -> ctypes.ArgumentError:
     return ctypes.ArgumentError(f"argument {position}: {type(exc).__name__}: {exc}")
 
 
-def passed(value: Any) -> Any:
+def passed(value: Any, position: int = 0) -> Any:
     """What ctypes passes for ``value``: its ``_as_parameter_``, followed to the end
     (ctypes objects, ints, bytes, str and None have none to follow).
 
     ctypes follows the chain in C with no limit, so a loop overflows the C
     stack; here more than ``_AS_PARAMETER_DEPTH`` steps raise RecursionError.
+    With ``position`` (of the argument), that, or what an ``_as_parameter_``
+    raises, comes as ctypes reports it: ``ArgumentError``.
     """
     for _ in range(_AS_PARAMETER_DEPTH):
-        if value is None or isinstance(value, (_CDATA, int, bytes, str)):
+        if value is None or isinstance(value, (_CDATA, _BYREF, int, bytes, str)):
             return value
-        inner = getattr(value, "_as_parameter_", _NOTHING)
+        try:
+            inner = getattr(value, "_as_parameter_", _NOTHING)
+        except Exception as exc:  # (A property may raise anything: ctypes reports it so.)
+            if not position:
+                raise
+            raise _argument_error(position, exc) from None
         if inner is _NOTHING:
             return value
         value = inner
-    raise RecursionError("a chain of _as_parameter_ that does not end")
-
-
-def _unwrapped(value: Any, position: int) -> Any:
-    """:func:`passed`, with what following the chain raises reported as ctypes reports it."""
-    try:
-        return passed(value)
-    except Exception as exc:  # noqa: BLE001 - a property may raise anything: ctypes reports it so
-        raise _argument_error(position, exc) from None
+    error = RecursionError("a chain of _as_parameter_ that does not end")
+    if not position:
+        raise error
+    raise _argument_error(position, error)
 
 
 def _slow(conv: Callable[[Any, None, int], Any], value: Any, position: int) -> int:
     # Followed here first: ctypes' own following has no end (see passed()).
-    value = _unwrapped(value, position)
+    value = passed(value, position)
     try:
         return int(conv(value, None, 0))
     except ctypes.ArgumentError as exc:
@@ -141,7 +143,7 @@ def buffer_arg(value: Any, position: int, ptr_type: Optional[Any] = None) -> Tup
                 if referent._b_needsfree_:
                     _last_byref = (value, ptr_type, found)
                 return found
-    inner = _unwrapped(value, position)  # (First: a chain that does not end never reaches ctypes.)
+    inner = passed(value, position)  # (First: a chain that does not end never reaches ctypes.)
     if ptr_type is not None and value is not None:
         try:
             ptr_type.from_param(value)

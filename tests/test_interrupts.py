@@ -36,7 +36,7 @@ from compatheap.backends.emulated._heap import LARGE_THRESHOLD
 from compatheap.backends.emulated._native import Address
 from tests.conftest import child_env, require_emulation
 from tests.faulty import FaultyMemory
-from tests.tracing import at_line
+from tests.tracing import at_step
 
 require_emulation()
 
@@ -346,7 +346,7 @@ def test_win32_calls_survive_a_storm_of_raising_signal_handlers(storm: str) -> N
         assert result.returncode == 0, f"seed {seed}: {result.stdout}{result.stderr}"
 
 
-def _interrupt_at_line(line: int, code: Set[CodeType], call: Callable[[], object]) -> bool:
+def _interrupt_at_step(line: int, code: Set[CodeType], call: Callable[[], object]) -> bool:
     """Run ``call`` with an :class:`Interrupt` raised at its ``line``-th executed
     line inside ``code`` (as a signal handler's exception lands between two
     statements); whether it was raised (False: the call ran fewer lines)."""
@@ -355,7 +355,7 @@ def _interrupt_at_line(line: int, code: Set[CodeType], call: Callable[[], object
         raise Interrupt(f"at executed line {line}")
 
     try:
-        return at_line(line, code, call, interrupt)[0]
+        return at_step(line, code, call, interrupt)[0]
     except Interrupt:
         return True
 
@@ -379,7 +379,7 @@ def test_an_interrupted_shrink_of_a_mapped_block_never_lets_old_bytes_pass_for_z
         block = k32.HeapAlloc(heap, 0, big)
         assert heap and block
         ctypes.memset(block, 0xAB, big)
-        if not _interrupt_at_line(line, code, functools.partial(k32.HeapReAlloc, heap, 0, block, small)):
+        if not _interrupt_at_step(line, code, functools.partial(k32.HeapReAlloc, heap, 0, block, small)):
             assert k32.HeapDestroy(heap)
             break
         size = k32.HeapSize(heap, 0, block)

@@ -26,7 +26,7 @@ from compatheap.backends.emulated._growable import GrowableHeap
 from compatheap.backends.emulated._heap import LARGE_THRESHOLD, EmulatedHeap
 from tests.conftest import require_emulation
 from tests.faulty import FaultyMemory
-from tests.tracing import at_line
+from tests.tracing import at_step
 
 require_emulation()
 
@@ -68,7 +68,7 @@ def _lines_run(code: Set[CodeType], make: Callable[[], Scenario]) -> int:
     while True:
         line += 1
         outer, nested, check = make()
-        fired, result = at_line(line, code, outer, nested)
+        fired, result = at_step(line, code, outer, nested)
         check(result)
         if not fired:
             return line - 1
@@ -317,7 +317,7 @@ def test_a_call_nested_in_an_lfh_allocation_past_a_hold_does_not_let_the_holder_
         go.set()
         sizes.append(k32.HeapSize(handle, 0, own))
 
-    fired, block = at_line(1, _code(EmulatedHeap.alloc), lambda: k32.HeapAlloc(handle, 0, 40), nested)
+    fired, block = at_step(1, _code(EmulatedHeap.alloc), lambda: k32.HeapAlloc(handle, 0, 40), nested)
     thread.join(10)
     assert fired
     assert sizes == [16], "the holder destroyed the heap while the interrupted allocation was half done"

@@ -17,9 +17,8 @@ from __future__ import annotations
 import ctypes
 import functools
 import os
-import sys
-from types import FrameType
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from types import CodeType
+from typing import Callable, Dict, List, Optional, Tuple
 
 import pytest
 
@@ -32,6 +31,7 @@ from compatheap import (
 from compatheap.backends.emulated import EmulatedBackend, _fixed, _heap
 from compatheap.backends.emulated._heap import SPARE_MAX_SIZE
 from tests.conftest import require_emulation
+from tests.tracing import at_step, opcode_events
 
 require_emulation()
 
@@ -129,31 +129,11 @@ def _nested_at(step: int, opcodes: bool, call: Callable[[], object], nested: Cal
     """Run ``call`` with ``nested`` made at its ``step``-th line (or bytecode) in the heap's
     code, as a signal handler runs between two steps; whether it was made (False: the call
     took fewer steps)."""
-    seen = 0
-    fired = False
+    return at_step(step, _in_heap, call, nested, opcodes=opcodes)[0]
 
-    def local(frame: FrameType, event: str, arg: Any) -> Any:
-        nonlocal seen, fired
-        if not fired and event == ("opcode" if opcodes else "line"):
-            seen += 1
-            if seen == step:
-                fired = True
-                nested()
-        return local
 
-    def enter(frame: FrameType, event: str, arg: Any) -> Any:
-        if fired or os.path.normcase(frame.f_code.co_filename) not in TRACED_FILES:
-            return None
-        frame.f_trace_opcodes = opcodes
-        return local
-
-    previous = sys.gettrace()
-    sys.settrace(enter)
-    try:
-        call()
-    finally:
-        sys.settrace(previous)
-    return fired
+def _in_heap(code: CodeType) -> bool:
+    return os.path.normcase(code.co_filename) in TRACED_FILES
 
 
 # -- the interrupted calls: each prepares its heap and gives the call -----------------------
@@ -254,32 +234,7 @@ NESTED: Dict[str, Callable[[Heap, int], object]] = {
 }
 
 
-def _opcode_events() -> bool:
-    """Whether this interpreter reports bytecodes to a trace function that asks
-    for them as a frame starts (CPython 3.13.0 reports only lines)."""
-    events: List[str] = []
-
-    def local(frame: FrameType, event: str, arg: Any) -> Any:
-        events.append(event)
-        return local
-
-    def enter(frame: FrameType, event: str, arg: Any) -> Any:
-        frame.f_trace_opcodes = True
-        return local
-
-    def probe() -> int:
-        return len(events)
-
-    previous = sys.gettrace()
-    sys.settrace(enter)
-    try:
-        probe()
-    finally:
-        sys.settrace(previous)
-    return "opcode" in events
-
-
-OPCODE_EVENTS = _opcode_events()
+OPCODE_EVENTS = opcode_events()
 
 
 def _every_step(checks: str, call: str, nested: str, opcodes: bool) -> int:

@@ -24,8 +24,8 @@ import os
 import subprocess
 import sys
 import threading
-from types import FrameType
-from typing import Any, Callable, List, Optional, Set
+from types import CodeType
+from typing import Callable, List, Optional, Set
 
 import pytest
 
@@ -35,6 +35,7 @@ from compatheap.backends.emulated._heap import EmulatedHeap
 from tests.conftest import child_env, require_emulation
 from tests.faulty import FaultyMemory, TableWithoutRoom
 from tests.test_pythonic_fork_signals import in_child
+from tests.tracing import at_step
 
 require_emulation()
 
@@ -48,6 +49,10 @@ def _listing(k32: EmulatedBackend) -> List[int]:
     total = k32.GetProcessHeaps(room, handles)
     assert 0 < total <= room
     return [handle or 0 for handle in handles[:total]]
+
+
+def _in_backend(code: CodeType) -> bool:
+    return code.co_filename == _backend.__file__
 
 
 class Case:
@@ -127,20 +132,6 @@ class Case:
     def run(self) -> bool:
         """Make the interrupted call with the nested one at its line; whether it
         got that far (False: the call has fewer lines)."""
-        module = _backend.__file__
-        seen = 0
-
-        def local(frame: FrameType, event: str, arg: Any) -> Any:
-            nonlocal seen
-            if event == "line":
-                seen += 1
-                if seen == self.line:
-                    self.nest()
-            return local
-
-        def enter(frame: FrameType, event: str, arg: Any) -> Any:
-            return local if frame.f_code.co_filename == module else None
-
         k32 = self.k32
         before = set(_listing(k32)) if self.interrupted != "GetProcessHeap" else set()
         call: Callable[[], object] = {
@@ -149,11 +140,7 @@ class Case:
             "GetProcessHeap": k32.GetProcessHeap,
             "GetProcessHeaps": lambda: _listing(k32),
         }[self.interrupted]
-        sys.settrace(enter)
-        try:
-            result = call()
-        finally:
-            sys.settrace(None)
+        _, result = at_step(self.line, _in_backend, call, self.nest)
         if not self.fired:
             return False
         self.check(result, before)
